@@ -1,0 +1,302 @@
+/**
+ * procfs I/O: reads /proc/net tables per network namespace and attributes candidate sockets to
+ * processes through /proc/<pid>/fd. Parsing lives in parse.ts; this file only reads and stitches.
+ */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { ConnectionEvent, ProcessInfo, Snapshot } from '../../../src/core/types';
+import { WarningCollector } from '../../../src/core/warnings';
+import {
+  parseBootTime, parseCmdline, parseExeLink, parsePasswd, parseProcNet, parseProcStat, parseStatusUid, type ProcNetRow, socketInode,
+} from './parse';
+
+export interface ProcfsDeps {
+  readFile(p: string): Promise<Buffer>;
+  readdir(p: string): Promise<string[]>;
+  readlink(p: string): Promise<string>;
+  now(): Date;
+}
+
+export const realProcfsDeps: ProcfsDeps = {
+  readFile: (p) => fsp.readFile(p),
+  readdir: (p) => fsp.readdir(p),
+  readlink: (p) => fsp.readlink(p),
+  now: () => new Date(),
+};
+
+export interface ProcfsOptions {
+  procRoot: string;
+  /** Folder holding passwd, for user names (default /etc; a fixture tree in tests). */
+  etcRoot?: string;
+  /** Is this remote endpoint worth attributing to a process? (the analyzer's pre-filter) */
+  isCandidate(ip: string, port: number): boolean;
+  /** Clock ticks per second (USER_HZ); 100 on every mainstream Linux build. */
+  clockTicks?: number;
+}
+
+const TABLES: { file: string; transport: 'tcp' | 'udp'; family: 4 | 6 }[] = [
+  { file: 'tcp', transport: 'tcp', family: 4 },
+  { file: 'tcp6', transport: 'tcp', family: 6 },
+  { file: 'udp', transport: 'udp', family: 4 },
+  { file: 'udp6', transport: 'udp', family: 6 },
+];
+
+function errCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN';
+}
+
+/** What to do about EACCES: as root it is a ptrace restriction (container, security module), not a missing sudo. */
+function permissionHint(): string {
+  return process.getuid?.() === 0
+    ? 'denied even to root (a container or security module restricts ptrace access)'
+    : 'run as root to see every process';
+}
+
+/** ENOENT/ESRCH mean the process exited while we read it: a race, not an error. */
+function vanished(err: unknown): boolean {
+  const c = errCode(err);
+  return c === 'ENOENT' || c === 'ESRCH';
+}
+
+interface NsRows {
+  netns: string;
+  rows: ProcNetRow[];
+}
+
+/** Outbound socket shapes: a connected TCP socket that is not listening, or a connected UDP socket. */
+function isOutboundShape(row: ProcNetRow, listening: Set<number>): boolean {
+  if (row.remote.port === 0) return false;
+  if (row.transport === 'tcp' && (row.state === 'LISTEN' || row.state === 'CLOSE')) return false;
+  if (row.transport === 'udp' && row.state !== 'ESTABLISHED') return false;
+  // A socket whose local port is a listening port of its namespace was accepted: inbound.
+  return !listening.has(row.local.port);
+}
+
+export class ProcfsReader {
+  private users: Map<number, string> | null = null;
+  private bootTime: number | null | undefined;
+
+  constructor(private readonly opts: ProcfsOptions, private readonly deps: ProcfsDeps = realProcfsDeps) {}
+
+  private p(...parts: string[]): string {
+    return path.join(this.opts.procRoot, ...parts);
+  }
+
+  private async listPids(): Promise<number[]> {
+    const names = await this.deps.readdir(this.opts.procRoot);
+    return names.filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  }
+
+  /** One representative pid per network namespace, as osquery does. */
+  private async namespaces(pids: number[], warn: WarningCollector): Promise<Map<string, number[]>> {
+    const byNs = new Map<string, number[]>();
+    await Promise.all(pids.map(async (pid) => {
+      try {
+        const ns = await this.deps.readlink(this.p(String(pid), 'ns', 'net'));
+        const list = byNs.get(ns);
+        if (list) list.push(pid); else byNs.set(ns, [pid]);
+      } catch (err) {
+        if (errCode(err) === 'EACCES' || errCode(err) === 'EPERM') warn.add('proc-eacces', `cannot read the network namespace of some processes (EACCES: ${permissionHint()}); their namespaces' sockets may be missing`);
+      }
+    }));
+    return byNs;
+  }
+
+  private async readTables(dir: string, netns: string, warn: WarningCollector): Promise<NsRows | null> {
+    const rows: ProcNetRow[] = [];
+    let readAny = false;
+    for (const t of TABLES) {
+      let text: string;
+      try {
+        text = (await this.deps.readFile(path.join(dir, t.file))).toString('utf8');
+      } catch (err) {
+        if (vanished(err) && t.family === 6) continue; // IPv6 disabled: no tcp6/udp6
+        if (vanished(err) && dir !== this.p('net')) return readAny ? { netns, rows } : null; // pid gone: try another
+        warn.add('procnet-unreadable', `cannot read ${path.join(dir, t.file)}: ${errCode(err)}`);
+        continue;
+      }
+      readAny = true;
+      const parsed = parseProcNet(text, t.transport, t.family);
+      rows.push(...parsed.rows);
+      for (const problem of parsed.problems) warn.add('parse-malformed-line', `${t.file} (${netns}): ${problem}`);
+    }
+    return readAny ? { netns, rows } : null;
+  }
+
+  /** Reads every namespace's tables; a namespace whose representative exited is read through another of its pids. */
+  private async readAllTables(pids: number[], warn: WarningCollector): Promise<NsRows[]> {
+    const byNs = await this.namespaces(pids, warn);
+    if (byNs.size === 0) {
+      const own = await this.readTables(this.p('net'), 'net:[self]', warn);
+      return own ? [own] : [];
+    }
+    const out: NsRows[] = [];
+    for (const [netns, members] of byNs) {
+      for (const pid of members) {
+        const got = await this.readTables(this.p(String(pid), 'net'), netns, warn);
+        if (got) { out.push(got); break; }
+      }
+    }
+    return out;
+  }
+
+  /** inode -> pids holding it, walking /proc/<pid>/fd. Only called when there are candidates. */
+  private async ownersOf(inodes: Set<number>, pids: number[], warn: WarningCollector, stats: Record<string, number>): Promise<Map<number, number[]>> {
+    const owners = new Map<number, number[]>();
+    for (const pid of pids) {
+      let fds: string[];
+      try {
+        fds = await this.deps.readdir(this.p(String(pid), 'fd'));
+      } catch (err) {
+        if (errCode(err) === 'EACCES' || errCode(err) === 'EPERM') warn.add('proc-eacces', `cannot list /proc/<pid>/fd of some processes (EACCES: ${permissionHint()}); sockets they hold stay unattributed`);
+        continue; // vanished: nothing to attribute
+      }
+      stats.fdWalks = (stats.fdWalks ?? 0) + 1;
+      const links = await Promise.all(fds.map((fd) => this.deps.readlink(this.p(String(pid), 'fd', fd)).catch(() => '')));
+      for (const link of links) {
+        const inode = socketInode(link);
+        if (inode === null || !inodes.has(inode)) continue;
+        const list = owners.get(inode);
+        if (list) { if (!list.includes(pid)) list.push(pid); } else owners.set(inode, [pid]);
+      }
+    }
+    return owners;
+  }
+
+  private async userName(uid: number): Promise<string | undefined> {
+    if (this.users === null) {
+      try {
+        this.users = parsePasswd((await this.deps.readFile(path.join(this.opts.etcRoot ?? '/etc', 'passwd'))).toString('utf8'));
+      } catch {
+        this.users = new Map();
+      }
+    }
+    return this.users.get(uid);
+  }
+
+  private async bootSeconds(): Promise<number | null> {
+    if (this.bootTime === undefined) {
+      try {
+        this.bootTime = parseBootTime((await this.deps.readFile(this.p('stat'))).toString('utf8'));
+      } catch {
+        this.bootTime = null;
+      }
+    }
+    return this.bootTime;
+  }
+
+  private async readExe(pid: number): Promise<{ exe: string; deleted: boolean } | null> {
+    try {
+      return parseExeLink(await this.deps.readlink(this.p(String(pid), 'exe')));
+    } catch {
+      return null; // kernel thread, exited, or not permitted: the caller reports what is missing
+    }
+  }
+
+  /** Process details; null when the process exited before its stat could be read. */
+  async readProcess(pid: number, warn: WarningCollector): Promise<(ProcessInfo & { startTicks: number }) | null> {
+    let statText: string;
+    try {
+      statText = (await this.deps.readFile(this.p(String(pid), 'stat'))).toString('utf8');
+    } catch (err) {
+      if (!vanished(err)) warn.add('proc-unreadable', `cannot read /proc/<pid>/stat: ${errCode(err)}`);
+      return null;
+    }
+    const stat = parseProcStat(statText);
+    if (!stat) {
+      warn.add('parse-malformed-stat', `unparseable /proc/${pid}/stat`);
+      return null;
+    }
+    const info: ProcessInfo & { startTicks: number } = { pid, ppid: stat.ppid, name: stat.comm, startTicks: stat.startTicks };
+    const exe = await this.readExe(pid);
+    if (exe) {
+      info.exe = exe.exe;
+      if (exe.deleted) info.exeDeleted = true;
+    } else {
+      warn.add('proc-exe-unreadable', 'the executable path of some socket owners could not be read (exited, or not root)');
+    }
+    try {
+      const argv = parseCmdline(await this.deps.readFile(this.p(String(pid), 'cmdline')));
+      info.argv = argv;
+      info.cmdline = argv.join(' ');
+    } catch { /* exited mid-read: keep what we have */ }
+    try {
+      const uid = parseStatusUid((await this.deps.readFile(this.p(String(pid), 'status'))).toString('utf8'));
+      if (uid !== null) {
+        info.uid = uid;
+        const user = await this.userName(uid);
+        if (user !== undefined) info.user = user;
+      }
+    } catch { /* exited mid-read */ }
+    const boot = await this.bootSeconds();
+    if (boot !== null) info.startTime = new Date((boot + stat.startTicks / (this.opts.clockTicks ?? 100)) * 1000).toISOString();
+    if (stat.ppid > 0) {
+      const parent = await this.readExe(stat.ppid);
+      if (parent) info.parentExe = parent.exe;
+      try {
+        const pstat = parseProcStat((await this.deps.readFile(this.p(String(stat.ppid), 'stat'))).toString('utf8'));
+        if (pstat) info.parentName = pstat.comm;
+      } catch { /* parent exited */ }
+    }
+    return info;
+  }
+
+  /**
+   * One pass over the host: every namespace's socket tables, then - only when some socket is a
+   * candidate - the fd walk that finds its owner. An idle host pays for /proc/net only.
+   */
+  async snapshot(): Promise<Snapshot> {
+    const warn = new WarningCollector();
+    const stats: Record<string, number> = { namespaces: 0, sockets: 0, candidates: 0, fdWalks: 0, processesRead: 0, unattributed: 0 };
+    const time = this.deps.now().toISOString();
+    const pids = await this.listPids();
+    const tables = await this.readAllTables(pids, warn);
+    stats.namespaces = tables.length;
+
+    const candidateRows: { netns: string; row: ProcNetRow }[] = [];
+    for (const { netns, rows } of tables) {
+      stats.sockets = (stats.sockets as number) + rows.length;
+      const listening = new Set(rows.filter((r) => r.transport === 'tcp' && r.state === 'LISTEN').map((r) => r.local.port));
+      for (const row of rows) {
+        if (isOutboundShape(row, listening) && this.opts.isCandidate(row.remote.ip, row.remote.port)) candidateRows.push({ netns, row });
+      }
+    }
+    stats.candidates = candidateRows.length;
+
+    const inodes = new Set(candidateRows.map((c) => c.row.inode).filter((i) => i !== 0));
+    const owners = inodes.size > 0 ? await this.ownersOf(inodes, pids, warn, stats) : new Map<number, number[]>();
+    const procCache = new Map<number, Promise<(ProcessInfo & { startTicks: number }) | null>>();
+    const proc = (pid: number) => {
+      let p = procCache.get(pid);
+      if (!p) { p = this.readProcess(pid, warn); procCache.set(pid, p); }
+      return p;
+    };
+
+    const candidates: ConnectionEvent[] = [];
+    for (const { netns, row } of candidateRows) {
+      const event: ConnectionEvent = {
+        time, adapter: 'procfs', transport: row.transport, family: row.family, state: row.state,
+        source: row.local, destination: row.remote, inode: row.inode, uid: row.uid, netns,
+      };
+      const holders = owners.get(row.inode) ?? [];
+      // A socket inherited across fork is held by several processes; the youngest is the one using it.
+      const infos = (await Promise.all(holders.map(proc))).filter((i): i is ProcessInfo & { startTicks: number } => i !== null);
+      infos.sort((a, b) => b.startTicks - a.startTicks || b.pid - a.pid);
+      const owner = infos[0];
+      if (owner) {
+        const { startTicks: _ticks, ...info } = owner;
+        event.process = info;
+      } else {
+        stats.unattributed = (stats.unattributed as number) + 1;
+        if (row.inode !== 0) {
+          warn.add('socket-unowned', holders.length > 0
+            ? 'a socket owner exited while it was being read; the connection is reported without its process'
+            : 'no readable process holds a candidate socket (it closed mid-scan, or /proc/<pid>/fd was not readable)');
+        }
+      }
+      candidates.push(event);
+    }
+    stats.processesRead = procCache.size;
+    return { connections: candidates, warnings: warn.list(), stats };
+  }
+}

@@ -1,0 +1,58 @@
+import type { Source } from '../../../src/core/source';
+import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
+import { type ProcfsDeps, type ProcfsOptions, ProcfsReader, realProcfsDeps } from './read';
+
+/** Identity of one socket for "report once per lifetime": its namespace, inode and 4-tuple. */
+export function socketKey(e: ConnectionEvent): string {
+  return [e.netns, e.transport, e.inode, e.source.ip, e.source.port, e.destination.ip, e.destination.port].join('|');
+}
+
+/**
+ * procfs as a Source: snapshot() for one-shot scans; start() polls every intervalMs and emits each
+ * socket once per lifetime (a socket is forgotten when it is no longer in the table).
+ */
+export class ProcfsSource implements Source {
+  readonly name = 'procfs';
+  private readonly reader: ProcfsReader;
+  private timer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDeps, private readonly intervalMs = 1000, private readonly onSnapshot?: (s: Snapshot) => void) {
+    this.reader = new ProcfsReader(opts, deps);
+  }
+
+  snapshot(): Promise<Snapshot> {
+    return this.reader.snapshot();
+  }
+
+  async start(emit: (e: ConnectionEvent) => void): Promise<void> {
+    let seen = new Set<string>();
+    const poll = async () => {
+      const snap = await this.reader.snapshot();
+      if (this.closed) return;
+      this.onSnapshot?.(snap);
+      const now = new Set<string>();
+      for (const e of snap.connections) {
+        const key = socketKey(e);
+        now.add(key);
+        if (!seen.has(key)) emit(e);
+      }
+      seen = now;
+    };
+    const tick = () => {
+      this.polling = poll().catch(() => undefined).finally(() => {
+        this.polling = null;
+        if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
+      });
+    };
+    await poll();
+    if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.polling;
+  }
+}

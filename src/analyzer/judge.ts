@@ -1,0 +1,178 @@
+import crypto from 'node:crypto';
+import type { ConnectionEvent, Finding, ProcessInfo, Severity, Verdict } from '../core/types';
+import { endpointText } from '../format/text';
+import { ANALYTIC_BY_OS, baseName } from './processes';
+import { maxSeverity, minSeverity, raiseSeverity, type Rules } from './rules';
+import { readMqttCliIntent, scoreTopicAnomaly } from './topics';
+
+export const RULE = {
+  external: 'PUBSUB-EXTERNAL',
+  reputation: 'BROKER-REPUTATION',
+  topic: 'TOPIC-ANOMALY',
+  yaral: 't1071_005_pubsub_protocol_external_c2',
+} as const;
+
+export interface Judgement {
+  verdict: Verdict;
+  finding: Finding | null;
+}
+
+export function describeProcess(p: ProcessInfo | undefined): string {
+  if (!p) return 'an unknown process';
+  const what = p.exe ?? p.name ?? '?';
+  return `${baseName(what)} (pid ${p.pid}${p.exe ? `, ${p.exe}` : ''})`;
+}
+
+/** Stable id for a finding on one connection: the same socket seen twice gets the same id. */
+export function findingId(parts: readonly (string | number | undefined)[]): string {
+  return crypto.createHash('sha256').update(parts.map((p) => String(p ?? '')).join('\u0000')).digest('hex').slice(0, 16);
+}
+
+function makeFinding(conn: ConnectionEvent, rules: string[], severity: Severity, protocol: string, tls: boolean, reasons: string[], details?: Record<string, unknown>): Finding {
+  const f: Finding = {
+    id: findingId([rules.join(','), conn.process?.pid, conn.process?.exe, conn.source.ip, conn.source.port, conn.destination.ip, conn.destination.port, conn.process?.startTime]),
+    rules,
+    technique: 'T1071.005',
+    severity,
+    protocol,
+    tls,
+    time: conn.time,
+    transport: conn.transport,
+    state: conn.state,
+    process: conn.process ?? null,
+    destination: conn.destination,
+    source: conn.source,
+    reasons,
+  };
+  if (details && Object.keys(details).length > 0) f.details = details;
+  return f;
+}
+
+/**
+ * DET0002 judgement of one outbound connection. Returns null when the destination port is not a
+ * pub/sub port (the connection is not ours to judge).
+ */
+export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | null {
+  const info = rules.ports.get(conn.destination.port);
+  if (!info) return null;
+  const { protocol, tls } = info;
+  const dest = endpointText(conn.destination.ip, conn.destination.port);
+  const who = describeProcess(conn.process);
+  const destinationClass = rules.networks.classify(conn.destination.ip);
+  const verdict = (outcome: Verdict['outcome'], reasons: string[]): Verdict => ({ protocol, tls, destinationClass, outcome, reasons });
+
+  const bad = rules.reputation.match(conn.destination.ip, conn.destination.port, protocol);
+  if (destinationClass !== 'external' && !bad) {
+    const why = destinationClass === 'loopback' ? 'loopback destination (use --include-loopback to judge it)' : 'internal destination (internalNetworks)';
+    return { verdict: verdict('ignored', [why]), finding: null };
+  }
+  if (!bad) {
+    const allowed = rules.allow.match(conn.destination.ip, conn.destination.port, protocol);
+    if (allowed) return { verdict: verdict('allowed', [`broker ${dest} is on brokerAllowList (${allowed.entry}${allowed.comment ? `: ${allowed.comment}` : ''})`]), finding: null };
+    const app = rules.apps.approve(conn.process, protocol, conn.destination.ip, conn.destination.port);
+    if (app) return { verdict: verdict('allowed', [`${who} is an approved app (appContextFilter ${app})`]), finding: null };
+  }
+
+  const ruleIds: string[] = [];
+  const reasons: string[] = [];
+  const details: Record<string, unknown> = {};
+  let severity: Severity = rules.severityByProtocol[protocol] ?? rules.defaultSeverity;
+  if (bad) {
+    ruleIds.push(RULE.reputation);
+    severity = 'CRITICAL';
+    reasons.push(`broker ${dest} is on brokerReputationList (${bad.entry}${bad.comment ? `: ${bad.comment}` : ''})`);
+  } else {
+    ruleIds.push(RULE.external);
+    reasons.push(`outbound ${protocol}${tls ? ' over TLS' : ''} connection from ${who} to external broker ${dest}, which is not on brokerAllowList, and the app is not approved (appContextFilter)`);
+  }
+
+  const brokerSw = rules.brokerSoftware.match(conn.process?.exe);
+  if (brokerSw && !bad) {
+    severity = minSeverity(severity, 'MEDIUM');
+    reasons.push(`the process is broker software (brokerSoftware ${brokerSw}): broker-to-broker traffic such as a bridge, so at most MEDIUM`);
+  }
+
+  const unusual = rules.unusual.match(conn.process);
+  const analytic = ANALYTIC_BY_OS[rules.os];
+  if (unusual) {
+    ruleIds.push(analytic);
+    severity = raiseSeverity(severity);
+    reasons.push(`${unusual.on} ${JSON.stringify(unusual.value)} is on unusualProcessList.${rules.os} (${unusual.pattern}) - ${analytic}`);
+  }
+  if (conn.process?.exeDeleted) {
+    if (!unusual) { ruleIds.push(analytic); severity = raiseSeverity(severity); }
+    reasons.push('the executable was deleted from disk after the process started');
+    details.exeDeleted = true;
+  }
+
+  if (rules.topic && !bad) {
+    const intent = readMqttCliIntent(conn.process);
+    if (intent) {
+      const anomaly = scoreTopicAnomaly(intent, rules.topic);
+      details.topics = intent.topics;
+      if (intent.payloadSource) details.payloadSource = intent.payloadSource;
+      if (intent.message !== undefined) details.messageBytes = Buffer.byteLength(intent.message, 'utf8');
+      details.topicAnomalyScore = anomaly.score;
+      if (anomaly.score >= rules.topic.threshold && anomaly.score > 0) {
+        ruleIds.push(RULE.topic);
+        severity = raiseSeverity(severity);
+        reasons.push(...anomaly.indicators.map((i) => `TopicAnomalyScore: ${i}`));
+      }
+    }
+  }
+
+  if (!conn.process) {
+    reasons.push(conn.state === 'TIME_WAIT'
+      ? 'the owning process already closed the socket (TIME_WAIT): the connection happened, its owner is unknown'
+      : 'the owning process could not be identified (see warnings)');
+  }
+  if (bad) severity = maxSeverity(severity, 'CRITICAL');
+  return { verdict: verdict('finding', reasons), finding: makeFinding(conn, ruleIds, severity, protocol, tls, reasons, details) };
+}
+
+/* The YARA-L rule's event filter, verbatim. */
+const YARAL_PORTS: ReadonlyMap<number, string> = new Map([
+  [1883, 'MQTT'], [8883, 'MQTT'], [5222, 'XMPP'], [5223, 'XMPP'], [5269, 'XMPP'], [5672, 'AMQP'], [5671, 'AMQP'], [61613, 'STOMP'], [61614, 'STOMP'],
+]);
+const YARAL_PRIVATE_RE = /^(10\.|172\.(1[6-9]|2[0-9]|3[01])\.|192\.168\.|127\.)/;
+const YARAL_PRIVATE_NO_LOOPBACK_RE = /^(10\.|172\.(1[6-9]|2[0-9]|3[01])\.|192\.168\.)/;
+const YARAL_MOSQUITTO_RE = /(mosquitto_pub|mosquitto_sub|mosquitto)(\.exe)?$/i;
+
+/**
+ * yaral-parity: the YARA-L rule's per-event filter exactly as written - IPv4-only private regex
+ * (so every IPv6 destination counts as external), the mosquitto exclusion on MQTT ports, no
+ * allowlists. Whether it becomes a finding depends on the per-host count (#net > 1): see analyze.ts.
+ */
+export function judgeYaral(conn: ConnectionEvent, rules: Rules): Judgement | null {
+  const protocol = YARAL_PORTS.get(conn.destination.port);
+  if (!protocol) return null;
+  const tls = rules.ports.get(conn.destination.port)?.tls ?? false;
+  const destinationClass = rules.networks.classify(conn.destination.ip);
+  const privateRe = rules.includeLoopback ? YARAL_PRIVATE_NO_LOOPBACK_RE : YARAL_PRIVATE_RE;
+  const verdict = (outcome: Verdict['outcome'], reasons: string[]): Verdict => ({ protocol, tls, destinationClass, outcome, reasons });
+  if (privateRe.test(conn.destination.ip)) return { verdict: verdict('ignored', ['target.ip matches the YARA-L private/loopback regex']), finding: null };
+  const fullPath = conn.process?.exe ?? '';
+  if ((conn.destination.port === 1883 || conn.destination.port === 8883) && YARAL_MOSQUITTO_RE.test(fullPath)) {
+    return { verdict: verdict('allowed', ['YARA-L excludes mosquitto/mosquitto_pub/mosquitto_sub on MQTT ports']), finding: null };
+  }
+  const reasons = [`outbound ${protocol} connection from ${describeProcess(conn.process)} to ${endpointText(conn.destination.ip, conn.destination.port)} matches the YARA-L event filter`];
+  return { verdict: verdict('finding', reasons), finding: makeFinding(conn, [RULE.yaral], 'HIGH', protocol, tls, reasons) };
+}
+
+export function judge(conn: ConnectionEvent, rules: Rules): Judgement | null {
+  return rules.mode === 'yaral-parity' ? judgeYaral(conn, rules) : judgeDet0002(conn, rules);
+}
+
+/**
+ * Cheap pre-filter for adapters: is this remote endpoint worth attributing to a process?
+ * True for pub/sub ports on destinations the active mode would judge (or a reputation-listed broker).
+ */
+export function isCandidate(ip: string, port: number, rules: Rules): boolean {
+  if (rules.mode === 'yaral-parity') {
+    if (!YARAL_PORTS.has(port)) return false;
+    return !(rules.includeLoopback ? YARAL_PRIVATE_NO_LOOPBACK_RE : YARAL_PRIVATE_RE).test(ip);
+  }
+  const info = rules.ports.get(port);
+  if (!info) return false;
+  return rules.networks.classify(ip) === 'external' || rules.reputation.match(ip, port, info.protocol) !== null;
+}

@@ -1,0 +1,102 @@
+import type { Config, OsName } from '../config/schema';
+import { type Severity, SEVERITY_ORDER } from '../core/types';
+import { AddressList, type Resolver } from './addresses';
+import { AppContextFilter } from './appcontext';
+import { NetworkClassifier } from './networks';
+import { ExePatterns, osNameOf, ProcessPatterns } from './processes';
+import type { TopicAnomalySettings } from './topics';
+
+export interface PortInfo {
+  protocol: string;
+  tls: boolean;
+}
+
+/** Everything the analyzer needs, compiled once from a Config (regexes built, CIDRs parsed). */
+export interface Rules {
+  mode: Config['mode'];
+  os: OsName;
+  includeLoopback: boolean;
+  ports: Map<number, PortInfo>;
+  networks: NetworkClassifier;
+  allow: AddressList;
+  reputation: AddressList;
+  brokerSoftware: ExePatterns;
+  unusual: ProcessPatterns;
+  apps: AppContextFilter;
+  severityByProtocol: Record<string, Severity>;
+  defaultSeverity: Severity;
+  topic: (TopicAnomalySettings & { threshold: number }) | null;
+  uriPathRegex: RegExp[];
+  timeWindowMs: number;
+}
+
+export interface CompileOptions {
+  /** The platform the events come from (default: this host's). Picks the unusualProcessList. */
+  platform?: NodeJS.Platform;
+  /** Judge loopback destinations as external (lab use: the Atomic tests aim at 127.0.0.1). */
+  includeLoopback?: boolean;
+}
+
+/** Builds the port -> protocol map; a port listed under two protocols keeps the first. */
+export function buildPortMap(protocolPortList: Record<string, number[]>, tlsPorts: readonly number[]): Map<number, PortInfo> {
+  const tls = new Set(tlsPorts);
+  const map = new Map<number, PortInfo>();
+  for (const [protocol, ports] of Object.entries(protocolPortList)) {
+    for (const port of ports) if (!map.has(port)) map.set(port, { protocol: protocol.toUpperCase(), tls: tls.has(port) });
+  }
+  return map;
+}
+
+export function compileRules(config: Config, options: CompileOptions = {}): Rules {
+  const os = osNameOf(options.platform ?? process.platform);
+  const caseInsensitive = os !== 'linux';
+  const severityByProtocol: Record<string, Severity> = {};
+  for (const [p, s] of Object.entries(config.severityByProtocol)) severityByProtocol[p.toUpperCase()] = s;
+  const t = config.topicAnomalyScore;
+  return {
+    mode: config.mode,
+    os,
+    includeLoopback: options.includeLoopback ?? false,
+    ports: buildPortMap(config.protocolPortList, config.tlsPorts),
+    networks: new NetworkClassifier(config.internalNetworks, options.includeLoopback ?? false),
+    allow: new AddressList(config.brokerAllowList),
+    reputation: new AddressList(config.brokerReputationList),
+    brokerSoftware: new ExePatterns(config.brokerSoftware, caseInsensitive),
+    unusual: new ProcessPatterns(config.unusualProcessList[os], caseInsensitive),
+    apps: new AppContextFilter(config.appContextFilter, caseInsensitive),
+    severityByProtocol,
+    defaultSeverity: config.defaultSeverity,
+    topic: t.enabled
+      ? {
+          topicPatterns: t.topicPatterns.map((p) => new RegExp(p, 'i')),
+          entropyThreshold: t.entropyThreshold,
+          minEntropyLength: t.minEntropyLength,
+          payloadLengthThreshold: config.payloadLengthThreshold,
+          threshold: t.threshold,
+        }
+      : null,
+    uriPathRegex: config.uriPathRegex.map((p) => new RegExp(p, 'i')),
+    timeWindowMs: config.timeWindow,
+  };
+}
+
+/** Resolves host names in every broker list; returns one warning text per name that failed. */
+export async function resolveBrokerNames(rules: Rules, resolver: Resolver): Promise<string[]> {
+  const lists = [rules.allow, rules.reputation, ...rules.apps.brokerLists];
+  const failures = (await Promise.all(lists.map((l) => l.resolve(resolver)))).flat();
+  return failures.map((f) => `cannot resolve broker host name ${f}; it matches nothing until it resolves`);
+}
+
+/** One step up the severity ladder, capped at CRITICAL. */
+export function raiseSeverity(s: Severity, steps = 1): Severity {
+  const i = Math.min(SEVERITY_ORDER.length - 1, SEVERITY_ORDER.indexOf(s) + steps);
+  return SEVERITY_ORDER[i] as Severity;
+}
+
+export function maxSeverity(a: Severity, b: Severity): Severity {
+  return SEVERITY_ORDER.indexOf(a) >= SEVERITY_ORDER.indexOf(b) ? a : b;
+}
+
+export function minSeverity(a: Severity, b: Severity): Severity {
+  return SEVERITY_ORDER.indexOf(a) <= SEVERITY_ORDER.indexOf(b) ? a : b;
+}

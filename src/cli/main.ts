@@ -1,0 +1,66 @@
+import { ConfigError } from '../config/errors';
+import { AdapterUnavailableError } from '../core/source';
+import { UsageError } from './args';
+import { type CliIO, EXIT, processIO, version } from './common';
+import { SCAN_HELP, scanCommand } from './scan';
+import { VALIDATE_HELP, validateConfigCommand } from './validate-config';
+
+export const MAIN_HELP = `brokerwatch - which process talks to which publish/subscribe broker (MITRE ATT&CK T1071.005)
+
+Usage: brokerwatch <command> [options]
+
+Commands:
+  scan              look once at this host's sockets and judge every outbound connection to an
+                    MQTT, XMPP, AMQP or STOMP broker (exit 0 none, 1 findings, 2 error)
+  validate-config   check a configuration file (exit 0 valid, 2 invalid)
+  help [command]    show help for a command
+  version           print the version
+
+Start here:
+  sudo brokerwatch scan                 # uses the embedded default config
+  brokerwatch scan --help               # every option, with examples
+  brokerwatch validate-config --config my.yaml
+
+The default configuration (config/default.yaml in the package) documents every setting.
+`;
+
+const COMMANDS: Record<string, { help: string; run(argv: string[], io: CliIO): Promise<number> }> = {
+  scan: { help: SCAN_HELP, run: (argv, io) => scanCommand(argv, { io }) },
+  'validate-config': { help: VALIDATE_HELP, run: validateConfigCommand },
+};
+
+/** Runs one CLI invocation and returns its exit code. Never throws: every error is one clear message. */
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h') {
+      io.stdout(MAIN_HELP);
+      return command === undefined ? EXIT.error : EXIT.ok;
+    }
+    if (command === 'help') {
+      const topic = rest[0];
+      io.stdout(topic && COMMANDS[topic] ? COMMANDS[topic].help : MAIN_HELP);
+      return topic && !COMMANDS[topic] ? EXIT.error : EXIT.ok;
+    }
+    if (command === 'version' || command === '--version' || command === '-V') {
+      io.stdout(`${version()}\n`);
+      return EXIT.ok;
+    }
+    const cmd = COMMANDS[command];
+    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(command)}; run brokerwatch --help for the list`);
+    return await cmd.run(rest, io);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr(`brokerwatch: invalid configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+    } else if (err instanceof UsageError) {
+      io.stderr(`brokerwatch: ${err.message}\n${command && COMMANDS[command] ? `Run brokerwatch ${command} --help for usage.\n` : ''}`);
+    } else if (err instanceof AdapterUnavailableError) {
+      io.stderr(`brokerwatch: ${err.message}\n`);
+    } else {
+      const e = err as NodeJS.ErrnoException;
+      io.stderr(`brokerwatch: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+      if (process.env.BROKERWATCH_DEBUG) io.stderr(`${e.stack ?? ''}\n`);
+    }
+    return EXIT.error;
+  }
+}

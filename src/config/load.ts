@@ -1,0 +1,105 @@
+import fs from 'node:fs';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { DEFAULT_CONFIG_NAME, defaultConfigText } from './embedded';
+import { ConfigError } from './errors';
+import { type Config, configSchema } from './schema';
+
+type Plain = Record<string, unknown>;
+
+function isPlainObject(v: unknown): v is Plain {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Maps merge key by key; lists and scalars from `over` replace those of `base`. */
+export function mergeConfig(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in base ? mergeConfig(base[k], v) : v;
+  return out;
+}
+
+/** Parses YAML text; syntax errors become ConfigError lines with file, line and column. */
+export function parseYaml(text: string, file: string): unknown {
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => {
+      const pos = e.linePos?.[0];
+      const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
+      return `${where}: YAML error: ${e.message.split('\n')[0]}`;
+    }));
+  }
+  const value = doc.toJS() as unknown;
+  if (value !== null && value !== undefined && !isPlainObject(value)) {
+    throw new ConfigError([`${file}: expected a map of settings at the top level, got ${Array.isArray(value) ? 'a list' : typeof value}`]);
+  }
+  return value ?? {};
+}
+
+function hasPath(obj: unknown, path: readonly PropertyKey[]): boolean {
+  let cur = obj;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object' || !(String(key) in (cur as Plain))) return false;
+    cur = (cur as Plain)[String(key)];
+  }
+  return true;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) out += typeof key === 'number' ? `[${key}]` : out === '' ? String(key) : `.${String(key)}`;
+  return out || '(top level)';
+}
+
+function describeIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string } {
+  if (issue.code === 'unrecognized_keys') {
+    return { path: issue.path, message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (see config/default.yaml for the valid keys)` };
+  }
+  if (issue.code === 'invalid_union') {
+    // Report the branch that got furthest: for an address entry that is the string check.
+    const first = issue.errors.flat()[0];
+    if (first) return { path: [...issue.path, ...first.path], message: first.message };
+  }
+  return { path: issue.path, message: issue.message };
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The files merged, in order (the embedded default first). */
+  files: string[];
+}
+
+/** Validates merged settings; every problem names the file it most likely came from and the key path. */
+export function validateConfig(merged: unknown, userDocs: { file: string; doc: unknown }[]): Config {
+  const result = configSchema.safeParse(merged);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const { path, message } = describeIssue(issue);
+    const owner = [...userDocs].reverse().find((d) => hasPath(d.doc, path.slice(0, Math.max(1, path.length))));
+    const file = owner?.file ?? userDocs[userDocs.length - 1]?.file ?? DEFAULT_CONFIG_NAME;
+    return `${file}: ${formatPath(path)}: ${message}`;
+  });
+  throw new ConfigError(problems);
+}
+
+/**
+ * Loads the embedded default and merges each given file over it, in order.
+ * Throws ConfigError (exit 2) naming the file and key for anything wrong.
+ */
+export function loadConfig(files: readonly string[] = [], readFile: (f: string) => string = (f) => fs.readFileSync(f, 'utf8')): LoadedConfig {
+  let merged = parseYaml(defaultConfigText(), DEFAULT_CONFIG_NAME);
+  const userDocs: { file: string; doc: unknown }[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFile(file);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new ConfigError([`${file}: cannot read config file: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' ')]);
+    }
+    const doc = parseYaml(text, file);
+    userDocs.push({ file, doc });
+    merged = mergeConfig(merged, doc);
+  }
+  return { config: validateConfig(merged, userDocs), files: [DEFAULT_CONFIG_NAME, ...files] };
+}

@@ -1,0 +1,122 @@
+import net from 'node:net';
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+import { parseDuration } from './duration';
+
+/**
+ * The configuration schema. config/default.yaml documents every key; this file enforces it.
+ * Objects are strict: an unknown key is an error that names its path.
+ */
+
+const SEVERITIES = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+
+const port = z.number().int().min(1).max(65535);
+const protocolName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'a protocol name (letters, digits, _ or -)');
+
+/** Accepts "5m", "1h", "30s", "250ms", "1d" or a number of seconds; yields milliseconds. */
+export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as 30s, 5m or 1h, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export function isCidr(text: string): boolean {
+  const slash = text.indexOf('/');
+  if (slash < 0) return false;
+  const addr = text.slice(0, slash);
+  const bits = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(bits) || net.isIP(addr) === 0) return false;
+  return Number(bits) <= (net.isIP(addr) === 4 ? 32 : 128) && ipaddr.isValidCIDR(text);
+}
+
+const cidr = z.string().refine(isCidr, {
+  error: (iss) => `not a CIDR block (address/prefix such as 10.0.0.0/8 or fc00::/7): ${JSON.stringify(iss.input)}`,
+});
+
+/** A host name as DNS allows it (RFC 1123 labels). */
+const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+export type AddressKind = 'ip' | 'cidr' | 'hostname';
+
+/** Classifies an address-list entry; null when it is none of IP, CIDR or host name. */
+export function addressKind(text: string): AddressKind | null {
+  if (net.isIP(text) !== 0) return 'ip';
+  if (text.includes('/')) return isCidr(text) ? 'cidr' : null;
+  // All-numeric dotted text that is not a valid IP (e.g. 198.51.100.300) is a typo, not a host name.
+  if (/^[\d.]+$/.test(text)) return null;
+  return HOSTNAME_RE.test(text) ? 'hostname' : null;
+}
+
+const address = z.string().refine((v) => addressKind(v) !== null, {
+  error: (iss) => `not an IP address, CIDR block or host name: ${JSON.stringify(iss.input)}`,
+});
+
+/** A regular expression given as text; compiled here so a bad one is reported at load. */
+const regex = z.string().superRefine((v, ctx) => {
+  try {
+    new RegExp(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a valid regular expression ${JSON.stringify(v)}: ${(err as Error).message}` });
+  }
+});
+
+const brokerEntry = z.union([
+  address,
+  z.strictObject({
+    broker: address,
+    ports: z.array(port).optional(),
+    protocols: z.array(protocolName).optional(),
+    comment: z.string().optional(),
+  }),
+]);
+
+const appContextEntry = z.strictObject({
+  /** Regex over the full executable path. */
+  process: regex,
+  /** Optional regex over the command line (for interpreters: which script). */
+  cmdline: regex.optional(),
+  protocols: z.array(protocolName).optional(),
+  brokers: z.array(address).optional(),
+  comment: z.string().optional(),
+});
+
+const osLists = z.strictObject({
+  linux: z.array(regex),
+  windows: z.array(regex),
+  darwin: z.array(regex),
+});
+
+export const configSchema = z.strictObject({
+  mode: z.enum(['det0002', 'yaral-parity']),
+  protocolPortList: z.record(protocolName, z.array(port).min(1)),
+  tlsPorts: z.array(port),
+  severityByProtocol: z.record(protocolName, z.enum(SEVERITIES)),
+  defaultSeverity: z.enum(SEVERITIES),
+  internalNetworks: z.array(cidr),
+  brokerAllowList: z.array(brokerEntry),
+  brokerAllowListRefresh: duration,
+  brokerReputationList: z.array(brokerEntry),
+  brokerSoftware: z.array(regex),
+  unusualProcessList: osLists,
+  appContextFilter: z.array(appContextEntry),
+  timeWindow: duration,
+  topicAnomalyScore: z.strictObject({
+    enabled: z.boolean(),
+    topicPatterns: z.array(regex),
+    entropyThreshold: z.number().min(0).max(8),
+    minEntropyLength: z.number().int().min(1),
+    threshold: z.number().min(0),
+  }),
+  payloadLengthThreshold: z.number().int().min(0),
+  uriPathRegex: z.array(regex),
+  procRoot: z.string().min(1),
+  adapter: z.enum(['auto', 'procfs']),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type BrokerEntry = z.output<typeof brokerEntry>;
+export type AppContextEntry = z.output<typeof appContextEntry>;
+export type OsName = keyof Config['unusualProcessList'];

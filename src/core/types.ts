@@ -1,0 +1,116 @@
+/**
+ * The records that flow through brokerwatch: Source -> ConnectionEvent -> Analyzer -> Finding -> Sink.
+ * Every string that came from a process (name, exe, cmdline, user) is hostile data: it is only ever
+ * carried as a JSON string value, never interpolated into a shell or a log format.
+ */
+
+export type Transport = 'tcp' | 'udp';
+export type Severity = 'INFORMATIONAL' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
+export const SEVERITY_ORDER: readonly Severity[] = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
+
+export interface Endpoint {
+  /** Canonical text form: dotted IPv4, RFC 5952 short IPv6, IPv4-mapped kept as ::ffff:a.b.c.d. */
+  ip: string;
+  port: number;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  ppid?: number;
+  /** Kernel short name (comm, 15 chars on Linux) - the process can set it to anything. */
+  name?: string;
+  /** Resolved executable path; " (deleted)" is stripped and reported in exeDeleted. */
+  exe?: string;
+  exeDeleted?: boolean;
+  /** Arguments joined with single spaces; argv keeps them apart. */
+  cmdline?: string;
+  argv?: string[];
+  uid?: number;
+  user?: string;
+  /** ISO 8601 start time of the process. */
+  startTime?: string;
+  parentExe?: string;
+  parentName?: string;
+}
+
+export interface ConnectionEvent {
+  /** When the adapter observed the socket (ISO 8601). */
+  time: string;
+  adapter: string;
+  transport: Transport;
+  family: 4 | 6;
+  /** TCP state name (ESTABLISHED, SYN_SENT, ...) or for UDP ESTABLISHED (connected) / UNCONN. */
+  state: string;
+  source: Endpoint;
+  destination: Endpoint;
+  /** Socket inode (Linux) when known; 0 means the kernel no longer ties the socket to a file. */
+  inode?: number;
+  /** Socket owner uid from the kernel table, when known. */
+  uid?: number;
+  /** Network namespace identifier (e.g. "net:[4026531840]") when known. */
+  netns?: string;
+  /** Owning process; absent when no process holds the socket (TIME_WAIT) or it could not be read. */
+  process?: ProcessInfo;
+}
+
+export interface Warning {
+  /** Stable machine-readable code, e.g. "proc-vanished", "proc-eacces", "parse-malformed-line". */
+  code: string;
+  message: string;
+  /** How many times this warning happened (warnings are aggregated by code+message). */
+  count: number;
+}
+
+export type DestinationClass = 'external' | 'internal' | 'loopback';
+
+export interface Verdict {
+  protocol: string;
+  /** True for the TLS port of the protocol (8883, 5223, 5671, 61614). */
+  tls: boolean;
+  destinationClass: DestinationClass;
+  /** 'finding' when a rule fired, 'allowed' when allowlists/approved apps cleared it, 'ignored' for internal destinations. */
+  outcome: 'finding' | 'allowed' | 'ignored';
+  reasons: string[];
+}
+
+export interface JudgedConnection extends ConnectionEvent {
+  direction: 'outbound';
+  verdict: Verdict;
+}
+
+export interface Finding {
+  /** Stable id of this finding (hash of rule ids, host, process and destination). */
+  id: string;
+  rules: string[];
+  technique: 'T1071.005';
+  severity: Severity;
+  protocol: string;
+  tls: boolean;
+  time: string;
+  transport: Transport;
+  state: string;
+  process: ProcessInfo | null;
+  destination: Endpoint;
+  source: Endpoint;
+  reasons: string[];
+  /** Extra rule-specific facts (matched topic, anomaly score, ...). */
+  details?: Record<string, unknown>;
+}
+
+export interface HostFacts {
+  hostname: string;
+  platform: NodeJS.Platform;
+  os?: string;
+  release?: string;
+  arch?: string;
+  ips?: string[];
+  assetId?: string;
+}
+
+/** What a one-shot scan of a Source returns: the connections plus anything that went partially wrong. */
+export interface Snapshot {
+  connections: ConnectionEvent[];
+  warnings: Warning[];
+  /** Adapter-specific counters (sockets read, fd walks done, ...), shown in --json output. */
+  stats: Record<string, number>;
+}

@@ -1,0 +1,24 @@
+import type { Analysis, Correlation } from '../analyzer/analyze';
+import type { Finding, HostFacts, JudgedConnection, Warning } from '../core/types';
+
+/** The `scan --json` document. Later commands (replay, status) reuse its parts. */
+export interface ScanReport {
+  tool: { name: 'brokerwatch'; version: string };
+  time: string;
+  host: HostFacts;
+  adapter: string;
+  mode: string;
+  configFiles: string[];
+  warnings: Warning[];
+  stats: Record<string, number>;
+  summary: Analysis['counts'];
+  connections: JudgedConnection[];
+  findings: Finding[];
+  correlations: Correlation[];
+}
+
+/** Process fields that are only for internal use (argv duplicates cmdline) are kept: argv shows exact argument boundaries. */
+export function reportJson(report: ScanReport): string {
+  // JSON.stringify escapes every control character and quote, so hostile process strings stay inside their values.
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
