@@ -113,6 +113,20 @@ export const configSchema = z.strictObject({
   payloadLengthThreshold: z.number().int().min(0),
   uriPathRegex: z.array(regex),
   procRoot: z.string().min(1),
+  capture: z.enum(['auto', 'ebpf', 'procfs']),
+  pollInterval: duration,
+  beaconing: z.strictObject({
+    enabled: z.boolean(),
+    minConnections: z.number().int().min(3),
+    maxJitter: z.number().min(0).max(1),
+    minPeriod: duration,
+    maxTracked: z.number().int().min(1),
+  }),
+  queueSize: z.number().int().min(1),
+  logging: z.strictObject({
+    level: z.enum(['error', 'warn', 'info', 'debug']),
+    file: z.string().min(1).nullable(),
+  }),
   adapter: z.enum(['auto', 'procfs']),
 });
 

@@ -1,0 +1,48 @@
+import winston from 'winston';
+import { safeText } from '../format/text';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export interface LogSettings {
+  level: LogLevel;
+  /** A file to append the agent's own log to, besides stderr (rotation: see maxSize/maxFiles). */
+  file?: string | undefined;
+  maxSize?: number | undefined;
+  maxFiles?: number | undefined;
+}
+
+/**
+ * The agent's own logs (never events: those go to sinks). Console goes to stderr so stdout stays
+ * clean for the stdout sink. Messages can carry process names, so control characters are escaped:
+ * one log entry is one line.
+ */
+export function createLogger(settings: LogSettings): winston.Logger {
+  const line = winston.format.printf((info) => {
+    const { timestamp, level, message, ...rest } = info as Record<string, unknown>;
+    const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+    return `${String(timestamp)} ${String(level)} ${safeText(String(message))}${extra}`;
+  });
+  const transports: winston.transport[] = [
+    new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
+  ];
+  if (settings.file) {
+    transports.push(new winston.transports.File({
+      filename: settings.file,
+      maxsize: settings.maxSize ?? 10 * 1024 * 1024,
+      maxFiles: settings.maxFiles ?? 5,
+      tailable: true,
+    }));
+  }
+  return winston.createLogger({ level: settings.level, format: winston.format.combine(winston.format.timestamp(), line), transports });
+}
+
+/** A logger that keeps entries in memory, for tests of components that log. */
+export function memoryLogger(entries: { level: string; message: string }[]): Pick<winston.Logger, 'error' | 'warn' | 'info' | 'debug'> {
+  const push = (level: string) => (message: unknown) => {
+    entries.push({ level, message: String(message) });
+    return undefined as never;
+  };
+  return { error: push('error'), warn: push('warn'), info: push('info'), debug: push('debug') } as never;
+}
+
+export type Logger = Pick<winston.Logger, 'error' | 'warn' | 'info' | 'debug'>;
