@@ -33,7 +33,7 @@ export interface Rules {
 export interface CompileOptions {
   /** The platform the events come from (default: this host's). Picks the unusualProcessList. */
   platform?: NodeJS.Platform;
-  /** Judge loopback destinations as external (lab use: the Atomic tests aim at 127.0.0.1). */
+  /** Judge loopback destinations as external (lab use: the Atomic tests aim at 127.0.0.1); default: the config's includeLoopback. */
   includeLoopback?: boolean;
 }
 
@@ -53,12 +53,13 @@ export function compileRules(config: Config, options: CompileOptions = {}): Rule
   const severityByProtocol: Record<string, Severity> = {};
   for (const [p, s] of Object.entries(config.severityByProtocol)) severityByProtocol[p.toUpperCase()] = s;
   const t = config.topicAnomalyScore;
+  const includeLoopback = options.includeLoopback ?? config.includeLoopback;
   return {
     mode: config.mode,
     os,
-    includeLoopback: options.includeLoopback ?? false,
+    includeLoopback,
     ports: buildPortMap(config.protocolPortList, config.tlsPorts),
-    networks: new NetworkClassifier(config.internalNetworks, options.includeLoopback ?? false),
+    networks: new NetworkClassifier(config.internalNetworks, includeLoopback),
     allow: new AddressList(config.brokerAllowList),
     reputation: new AddressList(config.brokerReputationList),
     brokerSoftware: new ExePatterns(config.brokerSoftware, caseInsensitive),

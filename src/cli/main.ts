@@ -2,6 +2,7 @@ import { ConfigError } from '../config/errors';
 import { AdapterUnavailableError } from '../core/source';
 import { UsageError } from './args';
 import { type CliIO, EXIT, processIO, version } from './common';
+import { RUN_HELP, runCommand } from './run';
 import { SCAN_HELP, scanCommand } from './scan';
 import { VALIDATE_HELP, validateConfigCommand } from './validate-config';
 
@@ -12,6 +13,8 @@ Usage: brokerwatch <command> [options]
 Commands:
   scan              look once at this host's sockets and judge every outbound connection to an
                     MQTT, XMPP, AMQP or STOMP broker (exit 0 none, 1 findings, 2 error)
+  run               the agent: capture continuously, judge, correlate over time, send to sinks
+                    (foreground until SIGTERM; SIGHUP reloads the config)
   validate-config   check a configuration file (exit 0 valid, 2 invalid)
   help [command]    show help for a command
   version           print the version
@@ -26,6 +29,7 @@ The default configuration (config/default.yaml in the package) documents every s
 
 const COMMANDS: Record<string, { help: string; run(argv: string[], io: CliIO): Promise<number> }> = {
   scan: { help: SCAN_HELP, run: (argv, io) => scanCommand(argv, { io }) },
+  run: { help: RUN_HELP, run: runCommand },
   'validate-config': { help: VALIDATE_HELP, run: validateConfigCommand },
 };
 

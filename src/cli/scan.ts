@@ -1,7 +1,7 @@
 import { adapterNames, createSource } from '../../platform';
 import { analyzeSnapshot } from '../analyzer/analyze';
 import { type Resolver, systemResolver } from '../analyzer/addresses';
-import { isCandidate } from '../analyzer/judge';
+import { isCandidate, isPubSubPort } from '../analyzer/judge';
 import { compileRules, resolveBrokerNames } from '../analyzer/rules';
 import { loadConfig } from '../config/load';
 import { AdapterUnavailableError } from '../core/source';
@@ -58,13 +58,17 @@ export async function scanCommand(argv: string[], deps: ScanDeps): Promise<numbe
     return EXIT.ok;
   }
   const { config, files } = loadConfig(values.config ?? []);
-  const rules = compileRules(config, { includeLoopback: values['include-loopback'] ?? false });
+  const rules = compileRules(config, values['include-loopback'] ? { includeLoopback: true } : {});
   const warn = new WarningCollector();
   const [hostInfo, nameFailures] = await Promise.all([(deps.host ?? hostFacts)(), resolveBrokerNames(rules, deps.resolver ?? systemResolver)]);
   for (const f of nameFailures) warn.add('broker-unresolved', f);
 
   const adapterName = values.adapter ?? config.adapter;
-  const source = createSource(adapterName, { config, isCandidate: (ip, port) => isCandidate(ip, port, rules) });
+  const source = createSource(adapterName, {
+    config,
+    isCandidate: (ip, port) => isCandidate(ip, port, rules),
+    isPubSubPort: (port) => isPubSubPort(port, rules),
+  });
   if (!source.snapshot) throw new AdapterUnavailableError(source.name, 'cannot take a one-shot snapshot');
   let snapshot;
   try {

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { sinkListSchema } from '../sinks';
 import { parseDuration } from './duration';
 
 /**
@@ -96,6 +97,7 @@ export const configSchema = z.strictObject({
   severityByProtocol: z.record(protocolName, z.enum(SEVERITIES)),
   defaultSeverity: z.enum(SEVERITIES),
   internalNetworks: z.array(cidr),
+  includeLoopback: z.boolean(),
   brokerAllowList: z.array(brokerEntry),
   brokerAllowListRefresh: duration,
   brokerReputationList: z.array(brokerEntry),
@@ -123,6 +125,7 @@ export const configSchema = z.strictObject({
     maxTracked: z.number().int().min(1),
   }),
   queueSize: z.number().int().min(1),
+  sinks: sinkListSchema,
   logging: z.strictObject({
     level: z.enum(['error', 'warn', 'info', 'debug']),
     file: z.string().min(1).nullable(),

@@ -161,13 +161,17 @@ export class Daemon {
     }
     this.counters.eventsJudged++;
     const f = this.deps.formatter;
-    const out: OutRecord[] = [f.connection({ ...e, direction: 'outbound', verdict: j.verdict })];
-    if (!j.finding) return out;
-    // In yaral-parity mode an event alone is not a finding: only the window's aggregate is.
-    if (this.rules.mode !== 'yaral-parity') {
+    const out: OutRecord[] = [];
+    // One socket is one event: a connection that raised a finding is sent as the finding (the same
+    // NETWORK_CONNECTION plus security_result), so the SIEM's `#net > 1` counts sockets, not records.
+    // In yaral-parity mode an event alone is not a finding (only the window's aggregate is).
+    if (j.finding && this.rules.mode !== 'yaral-parity') {
       this.counters.findings++;
       out.push(f.finding(j.finding));
+    } else {
+      out.push(f.connection({ ...e, direction: 'outbound', verdict: j.verdict }));
     }
+    if (!j.finding) return out;
     const corr = this.windows.add(j.finding, this.deps.host.hostname);
     if (corr) {
       this.counters.correlations++;

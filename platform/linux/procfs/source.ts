@@ -2,9 +2,13 @@ import type { Source } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
 import { type ProcfsDeps, type ProcfsOptions, ProcfsReader, realProcfsDeps } from './read';
 
-/** Identity of one socket for "report once per lifetime": its namespace, inode and 4-tuple. */
+/**
+ * Identity of one connection for "report once per lifetime": its namespace and 4-tuple. Not the
+ * inode: when the owner closes the socket the kernel keeps the same 4-tuple in TIME_WAIT with
+ * inode 0, and that is the same connection, not a new one.
+ */
 export function socketKey(e: ConnectionEvent): string {
-  return [e.netns, e.transport, e.inode, e.source.ip, e.source.port, e.destination.ip, e.destination.port].join('|');
+  return [e.netns, e.transport, e.source.ip, e.source.port, e.destination.ip, e.destination.port].join('|');
 }
 
 /**

@@ -1,0 +1,171 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { OutRecord, Sink } from '../core/sink';
+import { toJsonLine } from '../format/jsonline';
+
+export interface FileSinkOptions {
+  path: string;
+  /** flush() and close() also fsync, so flushed data survives a power cut (slower). */
+  fsync?: boolean;
+  /** Told about repairs, e.g. a file left ending mid-line by a crash. */
+  onWarning?: (message: string) => void;
+}
+
+/** An error from the file sink: the message names the path; code is the system error code (EACCES, EISDIR...). */
+export class FileSinkError extends Error {
+  readonly code: string | undefined;
+  readonly path: string;
+
+  constructor(file: string, what: string, cause?: unknown) {
+    super(`file sink ${file}: ${what}${cause instanceof Error ? `: ${cause.message}` : ''}`, cause === undefined ? undefined : { cause });
+    this.name = 'FileSinkError';
+    this.path = file;
+    this.code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  }
+}
+
+/**
+ * JSON lines appended to a file. The folder is created with mode 0750 and the file with 0640 when
+ * missing (the umask can only narrow them); an existing file keeps its mode and its content.
+ * Each write() is one append of whole lines (O_APPEND, one write call), so lines from concurrent
+ * writers - this sink, another sink or another process on the same file - never interleave.
+ * Operations run one after another in call order; a failed write rejects, the next one tries again
+ * (reopening the file if it never opened).
+ */
+export class FileSink implements Sink {
+  readonly name: string;
+  readonly path: string;
+  private readonly fsync: boolean;
+  private readonly onWarning: (message: string) => void;
+  private handle: fs.FileHandle | null = null;
+  private tail: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | null = null;
+
+  constructor(options: FileSinkOptions) {
+    this.path = options.path;
+    this.name = `file:${options.path}`;
+    this.fsync = options.fsync ?? false;
+    this.onWarning = options.onWarning ?? (() => undefined);
+  }
+
+  /** Opens (creating folder and file) now rather than at the first write, to report EACCES at start-up. */
+  open(): Promise<void> {
+    return this.enqueue(async () => {
+      await this.ensureOpen();
+    });
+  }
+
+  write(records: OutRecord[]): Promise<void> {
+    if (this.closing) return Promise.reject(new FileSinkError(this.path, 'write after close'));
+    let data: Buffer;
+    try {
+      data = Buffer.from(records.map((r) => `${toJsonLine(r)}\n`).join(''), 'utf8');
+    } catch (err) {
+      return Promise.reject(new FileSinkError(this.path, 'record is not JSON', err));
+    }
+    if (data.length === 0) return this.enqueue(async () => undefined);
+    return this.enqueue(async () => {
+      const fh = await this.ensureOpen();
+      await this.writeAll(fh, data);
+    });
+  }
+
+  /** Settles when everything written before it is in the file (and on disk, with fsync). */
+  flush(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.fsync && this.handle) await this.sync(this.handle);
+    });
+  }
+
+  /** Closes the file; the next write opens the path again (after log rotation moved the old file). */
+  reopen(): Promise<void> {
+    return this.enqueue(async () => {
+      await this.closeHandle();
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.enqueue(async () => {
+      await this.closeHandle();
+    });
+    return this.closing;
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const done = this.tail.then(task);
+    this.tail = done.then(() => undefined, () => undefined);
+    return done;
+  }
+
+  private async ensureOpen(): Promise<fs.FileHandle> {
+    if (this.handle) return this.handle;
+    try {
+      await fs.mkdir(path.dirname(this.path), { recursive: true, mode: 0o750 });
+    } catch (err) {
+      throw new FileSinkError(this.path, 'cannot create the folder', err);
+    }
+    let fh: fs.FileHandle;
+    try {
+      // a+ (read and append): reading the last byte needs read access; every write still appends.
+      fh = await fs.open(this.path, 'a+', 0o640);
+    } catch (err) {
+      throw new FileSinkError(this.path, 'cannot open', err);
+    }
+    try {
+      await this.endOnNewline(fh);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw new FileSinkError(this.path, 'cannot check the end of the file', err);
+    }
+    this.handle = fh;
+    return fh;
+  }
+
+  /** A crash can leave half a line at the end; start on a fresh line so the next record parses. */
+  private async endOnNewline(fh: fs.FileHandle): Promise<void> {
+    const stat = await fh.stat();
+    if (!stat.isFile() || stat.size === 0) return;
+    const last = Buffer.alloc(1);
+    await fh.read(last, 0, 1, stat.size - 1);
+    if (last[0] === 0x0a) return;
+    await this.writeAll(fh, Buffer.from('\n'));
+    this.onWarning(`file sink ${this.path}: the file did not end with a newline (a partial line from an earlier run); started a new line`);
+  }
+
+  private async writeAll(fh: fs.FileHandle, data: Buffer): Promise<void> {
+    try {
+      let offset = 0;
+      while (offset < data.length) {
+        const { bytesWritten } = await fh.write(data, offset, data.length - offset, null);
+        offset += bytesWritten;
+      }
+    } catch (err) {
+      throw new FileSinkError(this.path, 'write failed', err);
+    }
+  }
+
+  private async sync(fh: fs.FileHandle): Promise<void> {
+    try {
+      await fh.sync();
+    } catch (err) {
+      throw new FileSinkError(this.path, 'fsync failed', err);
+    }
+  }
+
+  private async closeHandle(): Promise<void> {
+    const fh = this.handle;
+    if (!fh) return;
+    this.handle = null;
+    try {
+      if (this.fsync) await fh.sync();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw new FileSinkError(this.path, 'fsync failed', err);
+    }
+    try {
+      await fh.close();
+    } catch (err) {
+      throw new FileSinkError(this.path, 'close failed', err);
+    }
+  }
+}
