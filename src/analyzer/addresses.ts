@@ -1,9 +1,8 @@
 import dns from 'node:dns/promises';
-import ipaddr from 'ipaddr.js';
 import type { BrokerEntry } from '../config/schema';
 import { addressKind } from '../config/schema';
 import { canonicalIp, parseIp } from './ip';
-import type { Range } from './networks';
+import { parseRange, type Range } from './networks';
 
 /** Resolves a host name to all its addresses (A and AAAA). Injected so tests can use a fixed table. */
 export type Resolver = (hostname: string) => Promise<string[]>;
@@ -40,7 +39,7 @@ export class AddressList {
       const kind = addressKind(spec.broker) ?? 'hostname';
       const compiled: CompiledEntry = { text: spec.broker, kind, ips: new Set() };
       if (kind === 'ip') compiled.ips.add(canonicalIp(spec.broker) as string);
-      if (kind === 'cidr') compiled.range = ipaddr.parseCIDR(spec.broker);
+      if (kind === 'cidr') compiled.range = parseRange(spec.broker);
       if (typeof e !== 'string') {
         if (e.ports) compiled.ports = new Set(e.ports);
         if (e.protocols) compiled.protocols = new Set(e.protocols.map((p) => p.toUpperCase()));

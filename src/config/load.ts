@@ -21,10 +21,12 @@ export function mergeConfig(base: unknown, over: unknown): unknown {
 
 /** Parses YAML text; syntax errors become ConfigError lines with file, line and column. */
 export function parseYaml(text: string, file: string): unknown {
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  // linePos is only filled in with prettyErrors, whose messages span lines: count lines ourselves.
+  const lineCounter = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
+      const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
       const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
       return `${where}: YAML error: ${e.message.split('\n')[0]}`;
     }));
@@ -95,7 +97,9 @@ export function loadConfig(files: readonly string[] = [], readFile: (f: string) 
       text = readFile(file);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw new ConfigError([`${file}: cannot read config file: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' ')]);
+      // Node's message already starts with the code ("ENOENT: no such file..."): do not say it twice.
+      const why = e.code && !e.message.startsWith(e.code) ? `${e.code} ${e.message}` : e.message;
+      throw new ConfigError([`${file}: cannot read config file: ${why}`.replace(/\s+/g, ' ')]);
     }
     const doc = parseYaml(text, file);
     userDocs.push({ file, doc });

@@ -83,8 +83,9 @@ export function parseProcNet(text: string, transport: Transport, family: 4 | 6, 
     const trimmed = line.trim();
     if (trimmed === '' || (index === 0 && trimmed.startsWith('sl'))) return;
     const f = trimmed.split(/\s+/);
-    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
-    if (f.length < 10 || !/^\d+:$/.test(f[0] as string)) {
+    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer ...: the kernel always
+    // prints at least these 12 fields, so fewer means a cut line, whose last field (maybe the inode) is cut too.
+    if (f.length < 12 || !/^\d+:$/.test(f[0] as string)) {
       problems.push(`line ${index + 1}: too few fields or no slot number (truncated?)`);
       return;
     }

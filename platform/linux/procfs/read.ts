@@ -30,6 +30,11 @@ export interface ProcfsOptions {
   etcRoot?: string;
   /** Is this remote endpoint worth attributing to a process? (the analyzer's pre-filter) */
   isCandidate(ip: string, port: number): boolean;
+  /**
+   * Pub/sub ports. An outbound socket to one that is not a candidate (internal, loopback) is
+   * reported without its process and without an fd walk, so the analyzer can count it as ignored.
+   */
+  isPubSubPort?(port: number): boolean;
   /** Clock ticks per second (USER_HZ); 100 on every mainstream Linux build. */
   clockTicks?: number;
 }
@@ -254,11 +259,14 @@ export class ProcfsReader {
     stats.namespaces = tables.length;
 
     const candidateRows: { netns: string; row: ProcNetRow }[] = [];
+    const ignoredRows: { netns: string; row: ProcNetRow }[] = [];
     for (const { netns, rows } of tables) {
       stats.sockets = (stats.sockets as number) + rows.length;
       const listening = new Set(rows.filter((r) => r.transport === 'tcp' && r.state === 'LISTEN').map((r) => r.local.port));
       for (const row of rows) {
-        if (isOutboundShape(row, listening) && this.opts.isCandidate(row.remote.ip, row.remote.port)) candidateRows.push({ netns, row });
+        if (!isOutboundShape(row, listening)) continue;
+        if (this.opts.isCandidate(row.remote.ip, row.remote.port)) candidateRows.push({ netns, row });
+        else if (this.opts.isPubSubPort?.(row.remote.port)) ignoredRows.push({ netns, row });
       }
     }
     stats.candidates = candidateRows.length;
@@ -295,6 +303,13 @@ export class ProcfsReader {
         }
       }
       candidates.push(event);
+    }
+    // Not worth an owner lookup, but the analyzer counts them (ignoredInternal, ignoredLoopback).
+    for (const { netns, row } of ignoredRows) {
+      candidates.push({
+        time, adapter: 'procfs', transport: row.transport, family: row.family, state: row.state,
+        source: row.local, destination: row.remote, inode: row.inode, uid: row.uid, netns,
+      });
     }
     stats.processesRead = procCache.size;
     return { connections: candidates, warnings: warn.list(), stats };
