@@ -9,7 +9,7 @@ export type Severity = 'INFORMATIONAL' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 export const SEVERITY_ORDER: readonly Severity[] = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
 export interface Endpoint {
-  /** Canonical text form: dotted IPv4, RFC 5952 short IPv6, IPv4-mapped kept as ::ffff:a.b.c.d. */
+  /** Canonical text form: dotted IPv4, RFC 5952 short IPv6; IPv4-mapped (::ffff:a.b.c.d) written as the IPv4 it carries. */
   ip: string;
   port: number;
 }
