@@ -6,12 +6,19 @@ import fs from 'node:fs';
 import type { Config } from '../src/config/schema';
 import { AdapterUnavailableError, type Source } from '../src/core/source';
 import { ProcfsSource } from './linux/procfs/source';
+import { EbpfSource, tracedPorts } from './linux/ebpf/source';
+import { LSOF_PATHS, locateTool, procfsProcessFacts, PS_PATHS, type ProcessFacts, realLsofDeps } from './darwin/lsof/read';
+import { LsofSource } from './darwin/lsof/source';
 
 export interface AdapterContext {
   config: Config;
   /** The analyzer's pre-filter: which remote endpoints are worth attributing to a process. */
   isCandidate(ip: string, port: number): boolean;
+  /** Pub/sub ports: connections to them that are not candidates are still reported, unattributed, so the analyzer counts them (summary.ignoredInternal/ignoredLoopback). */
+  isPubSubPort?(port: number): boolean;
   platform?: NodeJS.Platform;
+  /** Streaming sources report here when they go down (up=false) and come back (the daemon polls meanwhile). */
+  onStatus?(up: boolean, why?: string): void;
 }
 
 interface AdapterSpec {
@@ -29,12 +36,55 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
       if (!fs.existsSync(`${root}/net/tcp`) && !fs.existsSync(`${root}/self/net/tcp`) && !fs.existsSync(`${root}/1/net/tcp`)) {
         throw new AdapterUnavailableError('procfs', `no procfs at ${root} (set procRoot in the config)`);
       }
-      return new ProcfsSource({ procRoot: root, isCandidate: ctx.isCandidate });
+      return new ProcfsSource({ procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort });
+    },
+  },
+  ebpf: {
+    description: 'Linux eBPF: bpftrace on sock:inet_sock_set_state sees every connect, even from processes that exit at once (streaming only: no scan)',
+    platforms: ['linux'],
+    create(ctx) {
+      return new EbpfSource({
+        ports: tracedPorts(ctx.config, ctx.isPubSubPort),
+        procRoot: ctx.config.procRoot,
+        isCandidate: ctx.isCandidate,
+        isPubSubPort: ctx.isPubSubPort,
+        onStatus: (s) => {
+          if (s.state === 'up') ctx.onStatus?.(true);
+          else if (s.state === 'down') ctx.onStatus?.(false, s.reason);
+        },
+      });
+    },
+  },
+  lsof: {
+    description: 'lsof -F field output + ps for the owners of candidate sockets (macOS default; also runs on Linux)',
+    platforms: ['darwin', 'linux'],
+    create(ctx) {
+      const platform = ctx.platform ?? process.platform;
+      const lsofPath = locateTool(LSOF_PATHS);
+      const psPath = locateTool(PS_PATHS);
+      if (lsofPath === null) throw new AdapterUnavailableError('lsof', `lsof not found (looked in ${LSOF_PATHS.join(', ')})`);
+      if (psPath === null) throw new AdapterUnavailableError('lsof', `ps not found (looked in ${PS_PATHS.join(', ')})`);
+      // The executable's path comes from the kernel, never from ps (argv[0] is the process's choice).
+      const facts = platform === 'darwin' ? libprocFacts() : fs.existsSync(ctx.config.procRoot) ? procfsProcessFacts(ctx.config.procRoot) : undefined;
+      return new LsofSource(
+        { lsofPath, psPath, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, psLocale: platform === 'darwin' ? 'en_US.UTF-8' : 'C.UTF-8' },
+        realLsofDeps(facts),
+        Math.max(ctx.config.pollInterval, 1000),
+      );
     },
   },
 };
 
-const DEFAULT_ADAPTER: Partial<Record<NodeJS.Platform, string>> = { linux: 'procfs' };
+const DEFAULT_ADAPTER: Partial<Record<NodeJS.Platform, string>> = { linux: 'procfs', darwin: 'lsof' };
+
+/** macOS: proc_pidpath through libproc, loaded on first use - so koffi and libproc are never loaded elsewhere. */
+function libprocFacts(): (pid: number) => Promise<ProcessFacts | null> {
+  let facts: Promise<(pid: number) => Promise<ProcessFacts | null>> | null = null;
+  return async (pid) => {
+    facts ??= Promise.resolve().then(() => (require('./darwin/libproc/read') as typeof import('./darwin/libproc/read.js')).libprocProcessFacts());
+    return (await facts)(pid);
+  };
+}
 
 export function adapterNames(): string[] {
   return Object.keys(ADAPTERS);
@@ -45,7 +95,7 @@ export function createSource(name: string, ctx: AdapterContext): Source {
   const platform = ctx.platform ?? process.platform;
   const chosen = name === 'auto' ? DEFAULT_ADAPTER[platform] : name;
   if (chosen === undefined) {
-    throw new AdapterUnavailableError('auto', `no socket adapter for ${platform} yet (supported today: Linux procfs; see the README's platform matrix)`);
+    throw new AdapterUnavailableError('auto', `no socket adapter for ${platform} yet (supported today: Linux procfs, macOS lsof; see the README's platform matrix)`);
   }
   const spec = ADAPTERS[chosen];
   if (!spec) throw new AdapterUnavailableError(chosen, `unknown adapter; choose one of: auto, ${adapterNames().join(', ')}`);

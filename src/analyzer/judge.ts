@@ -4,6 +4,7 @@ import { endpointText } from '../format/text';
 import { ANALYTIC_BY_OS, baseName } from './processes';
 import { maxSeverity, minSeverity, raiseSeverity, type Rules } from './rules';
 import { readMqttCliIntent, scoreTopicAnomaly } from './topics';
+import { isWebBrokerCandidate, judgeUriPath } from './uripath';
 
 export const RULE = {
   external: 'PUBSUB-EXTERNAL',
@@ -160,12 +161,26 @@ export function judgeYaral(conn: ConnectionEvent, rules: Rules): Judgement | nul
 }
 
 export function judge(conn: ConnectionEvent, rules: Rules): Judgement | null {
-  return rules.mode === 'yaral-parity' ? judgeYaral(conn, rules) : judgeDet0002(conn, rules);
+  return rules.mode === 'yaral-parity' ? judgeYaral(conn, rules) : judgeDet0002(conn, rules) ?? judgeWebBroker(conn, rules);
+}
+
+/** AN0004 URIPathRegex on web broker ports (uripath.ts): null unless the command line names a broker URI. */
+function judgeWebBroker(conn: ConnectionEvent, rules: Rules): Judgement | null {
+  const u = judgeUriPath(conn, rules, describeProcess(conn.process));
+  if (!u) return null;
+  const { rules: ruleIds, severity, details, ...verdict } = u;
+  return { verdict, finding: verdict.outcome === 'finding' ? makeFinding(conn, ruleIds, severity, verdict.protocol, verdict.tls, verdict.reasons, details) : null };
+}
+
+/** Is this a pub/sub destination port in the active mode (whatever the address)? */
+export function isPubSubPort(port: number, rules: Rules): boolean {
+  return rules.mode === 'yaral-parity' ? YARAL_PORTS.has(port) : rules.ports.has(port);
 }
 
 /**
  * Cheap pre-filter for adapters: is this remote endpoint worth attributing to a process?
- * True for pub/sub ports on destinations the active mode would judge (or a reputation-listed broker).
+ * True for pub/sub ports on destinations the active mode would judge (or a reputation-listed broker),
+ * and in det0002 mode for webBrokerPorts while uriPathRegex has entries (443 makes that most hosts).
  */
 export function isCandidate(ip: string, port: number, rules: Rules): boolean {
   if (rules.mode === 'yaral-parity') {
@@ -173,6 +188,6 @@ export function isCandidate(ip: string, port: number, rules: Rules): boolean {
     return !(rules.includeLoopback ? YARAL_PRIVATE_NO_LOOPBACK_RE : YARAL_PRIVATE_RE).test(ip);
   }
   const info = rules.ports.get(port);
-  if (!info) return false;
+  if (!info) return isWebBrokerCandidate(ip, port, rules); // web ports, only while uriPathRegex is set
   return rules.networks.classify(ip) === 'external' || rules.reputation.match(ip, port, info.protocol) !== null;
 }

@@ -27,6 +27,8 @@ export interface Rules {
   defaultSeverity: Severity;
   topic: (TopicAnomalySettings & { threshold: number }) | null;
   uriPathRegex: RegExp[];
+  /** Web ports that carry brokers over HTTPS/WebSockets: judged by uriPathRegex (uripath.ts). */
+  webBrokerPorts: Set<number>;
   timeWindowMs: number;
 }
 
@@ -77,6 +79,7 @@ export function compileRules(config: Config, options: CompileOptions = {}): Rule
         }
       : null,
     uriPathRegex: config.uriPathRegex.map((p) => new RegExp(p, 'i')),
+    webBrokerPorts: new Set(config.webBrokerPorts),
     timeWindowMs: config.timeWindow,
   };
 }

@@ -114,6 +114,7 @@ export const configSchema = z.strictObject({
   }),
   payloadLengthThreshold: z.number().int().min(0),
   uriPathRegex: z.array(regex),
+  webBrokerPorts: z.array(port),
   procRoot: z.string().min(1),
   capture: z.enum(['auto', 'ebpf', 'procfs']),
   pollInterval: duration,
@@ -130,7 +131,7 @@ export const configSchema = z.strictObject({
     level: z.enum(['error', 'warn', 'info', 'debug']),
     file: z.string().min(1).nullable(),
   }),
-  adapter: z.enum(['auto', 'procfs']),
+  adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof']),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -4,8 +4,9 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
   decodeLsofValue, type LsofProcess, type LsofSocket, lsofSockets, normalizeTcpState, parseLsofEndpoint, parseLsofFields,
-  parseLsofInternetName, parsePsOutput,
+  parseLsofInternetName,
 } from '../../../../platform/darwin/lsof/parse';
+import { parsePsOutput } from '../../../../platform/darwin/lsof/ps';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'fixtures', 'darwin', 'lsof');
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name));

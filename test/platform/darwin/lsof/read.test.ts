@@ -107,7 +107,10 @@ describe('LsofReader on the constructed macOS output', () => {
 
 describe('LsofReader on real Linux output', () => {
   test('a socket shared after fork goes to the child; inode from the device field', async () => {
-    const { deps, calls } = fakeDeps({ lsof: ok(fixture('linux-live/lsof.out')), ps: () => ok(fixture('linux-live/ps.out')) });
+    // ps -p prints only the pids asked for: keep those lines of the captured output.
+    const psLines = fixture('linux-live/ps.out').toString('utf8').split('\n');
+    const ps = (pids: number[]) => ok(psLines.filter((l) => pids.includes(Number(l.trim().split(' ')[0]))).join('\n'));
+    const { deps, calls } = fakeDeps({ lsof: ok(fixture('linux-live/lsof.out')), ps });
     const snap = await new LsofReader({ ...options, isCandidate: (_ip, port) => port === 54571 || port === 1883 || port === 8883 }, deps).snapshot();
     assert.deepEqual(calls[1]?.args, ['-ww', '-o', 'pid=,ppid=,args=', '-p', '3001,3003']);
     const shared = byRemote(snap.connections, '127.0.0.1:54571');

@@ -1,0 +1,59 @@
+import type { Source } from '../../../src/core/source';
+import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
+import { type LsofDeps, type LsofOptions, LsofReader } from './read';
+
+/** Identity of one socket for "report once per lifetime": its owner, device (inode / control block) and 4-tuple. */
+export function lsofSocketKey(e: ConnectionEvent): string {
+  return [e.process?.pid, e.inode, e.transport, e.source.ip, e.source.port, e.destination.ip, e.destination.port].join('|');
+}
+
+/**
+ * lsof as a Source: snapshot() for one-shot scans; start() polls every intervalMs and emits each
+ * socket once per lifetime (a socket is forgotten when lsof no longer lists it). A failed poll is
+ * skipped, not fatal: the next one tries again.
+ */
+export class LsofSource implements Source {
+  readonly name = 'lsof';
+  private readonly reader: LsofReader;
+  private timer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(opts: LsofOptions, deps: LsofDeps, private readonly intervalMs = 5000, private readonly onSnapshot?: (s: Snapshot) => void) {
+    this.reader = new LsofReader(opts, deps);
+  }
+
+  snapshot(): Promise<Snapshot> {
+    return this.reader.snapshot();
+  }
+
+  async start(emit: (e: ConnectionEvent) => void): Promise<void> {
+    let seen = new Set<string>();
+    const poll = async () => {
+      const snap = await this.reader.snapshot();
+      if (this.closed) return;
+      this.onSnapshot?.(snap);
+      const now = new Set<string>();
+      for (const e of snap.connections) {
+        const key = lsofSocketKey(e);
+        now.add(key);
+        if (!seen.has(key)) emit(e);
+      }
+      seen = now;
+    };
+    const tick = () => {
+      this.polling = poll().catch(() => undefined).finally(() => {
+        this.polling = null;
+        if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
+      });
+    };
+    await poll();
+    if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.polling;
+  }
+}
