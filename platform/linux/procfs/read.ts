@@ -4,7 +4,7 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { ConnectionEvent, ProcessInfo, Snapshot } from '../../../src/core/types';
+import type { ConnectionEvent, Endpoint, ProcessInfo, Snapshot } from '../../../src/core/types';
 import { WarningCollector } from '../../../src/core/warnings';
 import {
   parseBootTime, parseCmdline, parseExeLink, parsePasswd, parseProcNet, parseProcStat, parseStatusUid, type ProcNetRow, socketInode,
@@ -48,6 +48,15 @@ const TABLES: { file: string; transport: 'tcp' | 'udp'; family: 4 | 6 }[] = [
 
 function errCode(err: unknown): string {
   return (err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN';
+}
+
+/**
+ * Identity of one connection for "report once per lifetime": its namespace and 4-tuple. Not the
+ * inode: when the owner closes the socket the kernel keeps the same 4-tuple in TIME_WAIT with
+ * inode 0, and that is the same connection, not a new one.
+ */
+export function connectionKey(netns: string | undefined, transport: string, local: Endpoint, remote: Endpoint): string {
+  return [netns, transport, local.ip, local.port, remote.ip, remote.port].join('|');
 }
 
 /** What to do about EACCES: as root it is a ptrace restriction (container, security module), not a missing sudo. */
@@ -249,8 +258,10 @@ export class ProcfsReader {
   /**
    * One pass over the host: every namespace's socket tables, then - only when some socket is a
    * candidate - the fd walk that finds its owner. An idle host pays for /proc/net only.
+   * `known(key)` (the poller's memory of connections it already reported) spares the fd walk for
+   * those: they are returned without their process.
    */
-  async snapshot(): Promise<Snapshot> {
+  async snapshot(known?: (key: string) => boolean): Promise<Snapshot> {
     const warn = new WarningCollector();
     const stats: Record<string, number> = { namespaces: 0, sockets: 0, candidates: 0, fdWalks: 0, processesRead: 0, unattributed: 0 };
     const time = this.deps.now().toISOString();
@@ -271,7 +282,8 @@ export class ProcfsReader {
     }
     stats.candidates = candidateRows.length;
 
-    const inodes = new Set(candidateRows.map((c) => c.row.inode).filter((i) => i !== 0));
+    const isKnown = (c: { netns: string; row: ProcNetRow }) => known?.(connectionKey(c.netns, c.row.transport, c.row.local, c.row.remote)) ?? false;
+    const inodes = new Set(candidateRows.filter((c) => !isKnown(c)).map((c) => c.row.inode).filter((i) => i !== 0));
     const owners = inodes.size > 0 ? await this.ownersOf(inodes, pids, warn, stats) : new Map<number, number[]>();
     const procCache = new Map<number, Promise<(ProcessInfo & { startTicks: number }) | null>>();
     const proc = (pid: number) => {
@@ -286,6 +298,11 @@ export class ProcfsReader {
         time, adapter: 'procfs', transport: row.transport, family: row.family, state: row.state,
         source: row.local, destination: row.remote, inode: row.inode, uid: row.uid, netns,
       };
+      if (isKnown({ netns, row })) {
+        stats.known = (stats.known ?? 0) + 1;
+        candidates.push(event);
+        continue;
+      }
       const holders = owners.get(row.inode) ?? [];
       // A socket inherited across fork is held by several processes; the youngest is the one using it.
       const infos = (await Promise.all(holders.map(proc))).filter((i): i is ProcessInfo & { startTicks: number } => i !== null);

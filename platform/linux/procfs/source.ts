@@ -1,14 +1,10 @@
 import type { Source } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
-import { type ProcfsDeps, type ProcfsOptions, ProcfsReader, realProcfsDeps } from './read';
+import { connectionKey, type ProcfsDeps, type ProcfsOptions, ProcfsReader, realProcfsDeps } from './read';
 
-/**
- * Identity of one connection for "report once per lifetime": its namespace and 4-tuple. Not the
- * inode: when the owner closes the socket the kernel keeps the same 4-tuple in TIME_WAIT with
- * inode 0, and that is the same connection, not a new one.
- */
+/** The connection's identity (see connectionKey). */
 export function socketKey(e: ConnectionEvent): string {
-  return [e.netns, e.transport, e.source.ip, e.source.port, e.destination.ip, e.destination.port].join('|');
+  return connectionKey(e.netns, e.transport, e.source, e.destination);
 }
 
 /**
@@ -33,7 +29,8 @@ export class ProcfsSource implements Source {
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
     let seen = new Set<string>();
     const poll = async () => {
-      const snap = await this.reader.snapshot();
+      // Connections reported before are not attributed again: only new ones cost an fd walk.
+      const snap = await this.reader.snapshot((key) => seen.has(key));
       if (this.closed) return;
       this.onSnapshot?.(snap);
       const now = new Set<string>();

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ProcfsSource, socketKey } from '../../../../platform/linux/procfs/source';
+import { isCandidate } from '../../../../src/analyzer/judge';
+import { compileRules } from '../../../../src/analyzer/rules';
+import { loadConfig } from '../../../../src/config/load';
+import type { ConnectionEvent, Snapshot } from '../../../../src/core/types';
+import { materializeProctree } from '../../../fixtures/linux/materialize-proctree';
+
+const rules = compileRules(loadConfig().config, { platform: 'linux' });
+
+test('the poller reports each connection once per lifetime and walks fds only for new ones', async () => {
+  const tree = materializeProctree();
+  const emitted: ConnectionEvent[] = [];
+  const snaps: Snapshot[] = [];
+  let resolveThird: () => void;
+  const third = new Promise<void>((r) => { resolveThird = r; });
+  const source = new ProcfsSource(
+    { procRoot: tree.root, etcRoot: tree.etc, isCandidate: (ip, port) => isCandidate(ip, port, rules) },
+    undefined,
+    20,
+    (s) => { snaps.push(s); if (snaps.length === 3) resolveThird(); },
+  );
+  try {
+    await source.start((e) => emitted.push(e));
+    await third;
+  } finally {
+    await source.close();
+    tree.cleanup();
+  }
+  const first = snaps[0] as Snapshot;
+  assert.ok(first.connections.length > 0);
+  assert.ok((first.stats.fdWalks ?? 0) > 0, 'the first poll attributes');
+  assert.equal(emitted.length, first.connections.length, 'everything of the first poll is emitted once');
+  assert.equal(new Set(emitted.map(socketKey)).size, emitted.length);
+  assert.ok(emitted.some((e) => e.process !== undefined), 'with their owners');
+  for (const later of snaps.slice(1)) {
+    assert.equal(later.stats.fdWalks, 0, 'unchanged tables: no fd walk');
+    assert.equal(later.stats.known, first.connections.length);
+  }
+});
