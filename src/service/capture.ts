@@ -1,6 +1,6 @@
 import { createSource } from '../../platform';
 import { ProcfsSource } from '../../platform/linux/procfs/source';
-import { isCandidate } from '../analyzer/judge';
+import { isCandidate, isPubSubPort } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { Source } from '../core/source';
@@ -16,11 +16,11 @@ export interface CaptureStatus {
 
 /** Polling source for the daemon: procfs on Linux, the configured/auto adapter elsewhere. */
 function pollingSource(config: Config, rules: Rules): Source {
-  const candidate = (ip: string, port: number) => isCandidate(ip, port, rules);
+  const filters = { isCandidate: (ip: string, port: number) => isCandidate(ip, port, rules), isPubSubPort: (port: number) => isPubSubPort(port, rules) };
   if (process.platform === 'linux' && (config.adapter === 'auto' || config.adapter === 'procfs')) {
-    return new ProcfsSource({ procRoot: config.procRoot, isCandidate: candidate }, undefined, config.pollInterval);
+    return new ProcfsSource({ procRoot: config.procRoot, ...filters }, undefined, config.pollInterval);
   }
-  return createSource(config.adapter, { config, isCandidate: candidate });
+  return createSource(config.adapter, { config, ...filters });
 }
 
 /**
@@ -38,13 +38,16 @@ export class Capture implements Source {
   constructor(private readonly config: Config, private readonly rules: Rules, private readonly log: Logger) {}
 
   private candidate = (ip: string, port: number) => isCandidate(ip, port, this.rules);
+  private pubSubPort = (port: number) => isPubSubPort(port, this.rules);
+  /** True while a started eBPF source is down and polling stands in. */
+  private ebpfDown = false;
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
     this.emit = emit;
     const wantEbpf = this.config.capture === 'ebpf' || (this.config.capture === 'auto' && process.platform === 'linux');
     if (wantEbpf) {
       try {
-        const ebpf = createSource('ebpf', { config: this.config, isCandidate: this.candidate, onStatus: (up: boolean, why?: string) => this.ebpfStatus(up, why) });
+        const ebpf = createSource('ebpf', { config: this.config, isCandidate: this.candidate, isPubSubPort: this.pubSubPort, onStatus: (up: boolean, why?: string) => this.ebpfStatus(up, why) });
         await ebpf.start(emit);
         this.sources.push(ebpf);
         this.status.active = 'ebpf';
@@ -74,11 +77,15 @@ export class Capture implements Source {
   /** Called by the eBPF source when bpftrace dies (up=false) or is back (up=true). */
   private ebpfStatus(up: boolean, why?: string): void {
     if (!up) {
+      if (this.ebpfDown) return;
+      this.ebpfDown = true;
       this.log.warn(`eBPF capture stopped (${why ?? 'bpftrace exited'}); polling procfs until it is back`);
       this.status.fallbacks.push(`ebpf down: ${why ?? 'bpftrace exited'}`);
       this.startPoller().catch((err: Error) => this.log.error(`procfs polling failed to start: ${err.message}`));
       return;
     }
+    if (!this.ebpfDown) return; // the first "up" of a normal start
+    this.ebpfDown = false;
     this.log.info('eBPF capture is back; procfs polling stops');
     const poller = this.poller;
     this.poller = null;

@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  type BpftraceRecord, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, classifyStderr, type ConnectRecord, connectEvent, decodeBpftraceText, type ExecRecord,
+  hasCap, LineSplitter, parseBpftraceLine, parseBpftraceVersion, parseCapEff, parseKernelRelease,
+} from '../../../../platform/linux/ebpf/parse';
+
+const FIXTURES = path.join(__dirname, '..', '..', '..', 'fixtures', 'linux', 'ebpf');
+const fixture = (...p: string[]) => fs.readFileSync(path.join(FIXTURES, ...p), 'utf8');
+const lines = (text: string) => text.split('\n').slice(0, -1);
+const parseAll = (text: string) => lines(text).map((l) => parseBpftraceLine(l));
+const ofKind = <K extends BpftraceRecord['kind']>(recs: BpftraceRecord[], kind: K) => recs.filter((r): r is Extract<BpftraceRecord, { kind: K }> => r.kind === kind);
+
+describe('parseBpftraceLine on captured output: basic', () => {
+  const recs = parseAll(fixture('basic', 'stdout.jsonl'));
+
+  it('reads every line, with nothing malformed', () => {
+    assert.deepEqual(ofKind(recs, 'malformed'), []);
+    assert.deepEqual(ofKind(recs, 'attached'), [{ kind: 'attached', probes: 5 }]);
+    assert.deepEqual(ofKind(recs, 'ready'), [{ kind: 'ready', version: 1 }]);
+    assert.equal(ofKind(recs, 'blank').length, 2, 'the two empty lines bpftrace prints at exit');
+    assert.equal(ofKind(recs, 'connect').length, 5);
+    assert.equal(ofKind(recs, 'syn-left').length, 5);
+    assert.deepEqual(ofKind(recs, 'exec').map((e) => e.filename), ['/usr/bin/python3', '/usr/bin/nc', '/usr/bin/nc', '/usr/bin/nc']);
+    assert.deepEqual(ofKind(recs, 'argv').slice(1), [
+      { kind: 'argv', pid: 24408, argv: ['nc', '-z', '127.0.0.1', '47001'], truncated: false },
+      { kind: 'argv', pid: 24409, argv: ['nc', '-z', '::1', '47001'], truncated: false },
+      { kind: 'argv', pid: 24410, argv: ['nc', '-z', '127.0.0.1', '47002'], truncated: false },
+    ]);
+    const python = ofKind(recs, 'argv')[0];
+    assert.deepEqual([python?.argv.slice(0, 2), python?.truncated], [['/usr/bin/python3', '-c'], true], 'the inline script is longer than 192 bytes');
+    assert.equal(Buffer.byteLength((python?.argv ?? []).join('\0')), 192);
+    assert.equal(ofKind(recs, 'exit').length, 4);
+  });
+
+  it('decodes IPv4, IPv6 and IPv4-mapped connects with canonical addresses', () => {
+    const [v4, v6, refused, mapped, bound] = ofKind(recs, 'connect');
+    assert.deepEqual(v4, {
+      kind: 'connect', pid: 24408, ppid: 24407, uid: 0, family: 4, saddr: '127.0.0.1', sport: 0, daddr: '127.0.0.1', dport: 47001,
+      netns: 4026531833, sk: (v4 as ConnectRecord).sk, comm: 'nc',
+    });
+    assert.match((v4 as ConnectRecord).sk, /^0x[0-9a-f]+$/);
+    assert.equal(v6?.family, 6);
+    assert.equal(v6?.daddr, '::1');
+    assert.equal(refused?.dport, 47002);
+    assert.equal(mapped?.family, 6, 'an AF_INET6 socket stays family 6');
+    assert.equal(mapped?.daddr, '127.0.0.1', '::ffff:127.0.0.1 is unwrapped by canonicalIp');
+    assert.equal(mapped?.comm, 'python3');
+    assert.equal(bound?.sport, 47555, 'a socket bound before connect has its port at SYN_SENT');
+  });
+
+  it('pairs each connect with the S line that carries its source port', () => {
+    const connects = ofKind(recs, 'connect');
+    const left = ofKind(recs, 'syn-left');
+    assert.equal(connects[0]?.sk, connects[2]?.sk, 'the kernel reused the socket address for a later connect');
+    assert.deepEqual(left.map((s) => s.newState), ['ESTABLISHED', 'ESTABLISHED', 'CLOSE', 'ESTABLISHED', 'ESTABLISHED']);
+    for (const [i, c] of connects.entries()) assert.equal(left[i]?.sk, c.sk);
+    assert.equal(left[4]?.sport, 47555);
+  });
+
+  it('builds the ConnectionEvent', () => {
+    const c = ofKind(recs, 'connect')[1] as ConnectRecord;
+    const e = connectEvent(c, { time: '2026-01-01T00:00:00.000Z', sourcePort: 58124, process: { pid: c.pid, name: c.comm } });
+    assert.deepEqual(e, {
+      time: '2026-01-01T00:00:00.000Z', adapter: 'ebpf', transport: 'tcp', family: 6, state: 'SYN_SENT',
+      source: { ip: '::1', port: 58124 }, destination: { ip: '::1', port: 47001 }, uid: 0, netns: 'net:[4026531833]',
+      process: { pid: c.pid, name: 'nc' },
+    });
+  });
+});
+
+describe('parseBpftraceLine on captured output: hostile names', () => {
+  const recs = parseAll(fixture('hostile-names', 'stdout.jsonl'));
+  const connects = ofKind(recs, 'connect');
+
+  it('keeps one event per line whatever the process name holds', () => {
+    assert.deepEqual(ofKind(recs, 'malformed'), []);
+    assert.equal(connects.length, 26);
+    assert.equal(new Set(connects.map((c) => c.pid)).size, 1, 'all from the one python3 process');
+    assert.ok(connects.every((c) => c.daddr === '127.0.0.1' && c.dport === 47001));
+  });
+
+  it('returns each name as the bytes the kernel held, read as UTF-8', () => {
+    const expected = [
+      'a b"c\\d\ne\tf', 'x\nC 1 1 0 4 1', '"}\n{"type":', '', ' ', 'été', Buffer.from([0xff, 0xfe, 0x80]).toString('utf8'), '%s%n%x', '0123456789abcde',
+    ];
+    for (let start = 1; start < 256; start += 15) expected.push(Buffer.from(Array.from({ length: Math.min(15, 256 - start) }, (_, i) => start + i)).toString('utf8'));
+    assert.deepEqual(connects.map((c) => c.comm), expected);
+  });
+
+  it('returns exec file names whole, and flags the one cut at BPFTRACE_STRLEN', () => {
+    const execs = ofKind(recs, 'exec').filter((e) => e.filename.startsWith('/tmp/')).slice(0, 5);
+    const names = execs.map((e) => path.basename(e.filename));
+    assert.deepEqual(names.slice(0, 4), ['with space', 'new\nline', 'quote"back\\slash', 'été-☃']);
+    assert.deepEqual(execs.map((e) => e.truncated), [false, false, false, false, true]);
+    assert.equal(Buffer.byteLength((execs[4] as ExecRecord).filename), 199);
+  });
+
+  it('returns argv exactly, whatever bytes the arguments hold (hex words, no escaping)', () => {
+    const runs = ofKind(recs, 'argv').filter((a) => a.argv[0]?.endsWith('/t'));
+    const prefix = Buffer.byteLength(`${runs[0]?.argv[0]}\0`);
+    assert.deepEqual(runs.map((a) => [a.argv.slice(1), a.truncated]), [
+      [['a b', '', 'new\nline', 'back\\slash\\x00', 'quote"', 'été'], false],
+      [['\ufffd\ufffd', 'ok'], false],
+      [['y'.repeat(192 - prefix)], true], // 250 y's, cut at the 192 bytes the probe keeps
+      [[], false],
+    ]);
+  });
+
+  it('reads argv of every length, on both byte orders, and nothing past its end', () => {
+    for (let len = 8; len <= 200; len++) {
+      const memory = Buffer.alloc(208, 0x42); // 0x42 stands for the environment after arg_end
+      Buffer.from(`${'x'.repeat(len - 1)}\0`).copy(memory);
+      for (const le of [true, false]) {
+        const word = (off: number) => (le ? memory.readBigUInt64LE(off) : memory.readBigUInt64BE(off)).toString(16).padStart(16, '0');
+        const words = Array.from({ length: 24 }, (_, i) => (len >= 8 * (i + 1) ? word(8 * i) : '0'.repeat(16)));
+        const tail = len < 192 && len % 8 !== 0 ? word(len - 8) : '0'.repeat(16);
+        const rec = parseBpftraceLine(JSON.stringify({ type: 'printf', data: `A 1 ${len} ${tail} ${words.join(' ')}\n` }), { littleEndian: le });
+        const expected = len <= 192 ? ['x'.repeat(len - 1)] : ['x'.repeat(192)];
+        assert.deepEqual(rec, { kind: 'argv', pid: 1, argv: expected, truncated: len > 192 }, `len ${len} ${le ? 'LE' : 'BE'}`);
+      }
+    }
+  });
+});
+
+describe('parseBpftraceLine: lost events, text mode, truncation, garbage', () => {
+  it('counts lost events', () => {
+    const recs = parseAll(fixture('lost-events', 'stdout.jsonl'));
+    assert.deepEqual(ofKind(recs, 'malformed'), []);
+    assert.equal(ofKind(recs, 'lost').reduce((n, r) => n + r.count, 0), 1153);
+    assert.ok(ofKind(recs, 'exec').length > 0, 'events that survived are still read');
+  });
+
+  it('accepts the text banner and "Lost N events" but nothing else from text mode - no forged connect', () => {
+    const recs = parseAll(fixture('text-mode', 'stdout.txt'));
+    assert.deepEqual(ofKind(recs, 'attached'), [{ kind: 'attached', probes: 5 }]);
+    assert.equal(ofKind(recs, 'lost').reduce((n, r) => n + r.count, 0), 1155);
+    assert.equal(ofKind(recs, 'connect').length, 0);
+    assert.equal(ofKind(recs, 'exec').length, 0);
+    assert.ok(ofKind(recs, 'malformed').every((r) => r.reason === 'not a JSON line'));
+  });
+
+  it('reports a partial last line instead of inventing an event', () => {
+    const text = fixture('truncated', 'stdout.jsonl');
+    const splitter = new LineSplitter();
+    const got: string[] = [];
+    for (let i = 0; i < text.length; i += 7) got.push(...splitter.push(text.slice(i, i + 7)));
+    const rest = splitter.end();
+    assert.deepEqual(got, text.split('\n').slice(0, -1));
+    assert.ok(rest !== null && !text.endsWith('\n'));
+    assert.deepEqual(parseBpftraceLine(rest), { kind: 'malformed', reason: 'invalid JSON (a partial line?)' });
+  });
+
+  it('gives the same records whatever the chunking', () => {
+    const text = fixture('hostile-names', 'stdout.jsonl');
+    const whole = parseAll(text);
+    const splitter = new LineSplitter();
+    const chunked: BpftraceRecord[] = [];
+    let at = 0;
+    for (let size = 1; at < text.length; size = (size * 7) % 97 + 1) {
+      chunked.push(...splitter.push(text.slice(at, at + size)).map((l) => parseBpftraceLine(l)));
+      at += size;
+    }
+    assert.equal(splitter.end(), null);
+    assert.deepEqual(chunked, whole);
+  });
+
+  it('drops an overlong line up to its newline and counts it', () => {
+    const splitter = new LineSplitter(16);
+    assert.deepEqual(splitter.push('ok\n' + 'x'.repeat(40)), ['ok']);
+    assert.deepEqual(splitter.push('y'.repeat(40) + '\nnext\n'), ['next']);
+    assert.equal(splitter.overlong, 1);
+  });
+
+  it('rejects garbage with a reason and never throws', () => {
+    const cases: [string, string][] = [
+      ['{"type": "printf", "data": 5}', 'printf without text'],
+      ['{"type": "printf", "data": "C 1 2\\n"}', 'C line with too few fields'],
+      ['{"type": "printf", "data": "C 1 2 0 4 999.1.1.1 0 1.1.1.1 80 1 0x1 x\\n"}', 'C line with a malformed number, family, address or socket field'],
+      ['{"type": "printf", "data": "C 1 2 0 4 1.1.1.1 0 1.1.1.1 70000 1 0x1 x\\n"}', 'C line with a malformed number, family, address or socket field'],
+      ['{"type": "printf", "data": "S 0x1 99 1 2\\n"}', 'malformed S line'],
+      ['{"type": "printf", "data": "E 1 2 3\\n"}', 'malformed E line'],
+      ['{"type": "printf", "data": "hello\\n"}', 'printf output that connect.bt does not produce'],
+      ['{"type": "lost_events", "data": {"events": -1}}', 'lost_events without a count'],
+      ['{"data": 1}', 'JSON without a type'],
+      ['{"type": "printf", "da', 'invalid JSON (a partial line?)'],
+      ['\u0000\u0001garbage', 'not a JSON line'],
+    ];
+    for (const [line, reason] of cases) assert.deepEqual(parseBpftraceLine(line), { kind: 'malformed', reason }, line);
+    assert.deepEqual(parseBpftraceLine('{"type": "map", "data": {"@x": {}}}'), { kind: 'other', type: 'map' });
+    assert.deepEqual(parseBpftraceLine('   '), { kind: 'blank' });
+  });
+});
+
+describe('bpftrace helpers', () => {
+  it('maps bpftrace 0.17 sign-extended escapes back to bytes, and leaves proper text alone', () => {
+    assert.equal(decodeBpftraceText('\uffffffc3\uffffffa9t\uffffffc3\uffffffa9'), 'été');
+    assert.equal(decodeBpftraceText('été ☃ 𝄞'), 'été ☃ 𝄞');
+    assert.equal(decodeBpftraceText('plain'), 'plain');
+  });
+
+  it('classifies stderr lines of captured failures', () => {
+    assert.deepEqual(lines(fixture('errors', 'no-tracefs.stderr.txt')).map(classifyStderr), ['memlock', 'error']);
+    assert.deepEqual(lines(fixture('errors', 'not-root.stderr.txt')).map(classifyStderr), ['error']);
+    assert.deepEqual(lines(fixture('basic', 'stderr.txt')).map(classifyStderr), ['memlock']);
+  });
+
+  it('reads versions and capabilities', () => {
+    assert.equal(parseBpftraceVersion('bpftrace v0.17.0\n'), '0.17.0');
+    assert.equal(parseBpftraceVersion('bpftrace v0.21.2-12-gabc'), '0.21.2');
+    assert.deepEqual(parseKernelRelease('6.1.0-18-amd64'), [6, 1]);
+    assert.equal(parseKernelRelease('weird'), null);
+    const caps = parseCapEff('Name:\tx\nCapPrm:\t000001fffeffffff\nCapEff:\t000001fffeffffff\n') as bigint;
+    assert.ok(hasCap(caps, CAP_SYS_ADMIN) && hasCap(caps, CAP_BPF) && hasCap(caps, CAP_PERFMON));
+    assert.equal(hasCap(caps, 24), false, 'CAP_SYS_RESOURCE is the one bit missing in that set');
+    assert.equal(parseCapEff('CapEff:\t0000000000000000\n'), 0n);
+  });
+});
