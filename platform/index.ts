@@ -45,6 +45,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
     create(ctx) {
       return new EbpfSource({
         ports: tracedPorts(ctx.config, ctx.isPubSubPort),
+        ...(ctx.config.bpftracePath ? { bpftrace: ctx.config.bpftracePath } : {}),
         procRoot: ctx.config.procRoot,
         isCandidate: ctx.isCandidate,
         isPubSubPort: ctx.isPubSubPort,

@@ -1,6 +1,8 @@
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { controlSchema } from '../control/schema';
+import { stateDirSchema, watchdogSchema } from '../service/watchdog';
 import { sinkListSchema } from '../sinks';
 import { parseDuration } from './duration';
 
@@ -117,6 +119,7 @@ export const configSchema = z.strictObject({
   webBrokerPorts: z.array(port),
   procRoot: z.string().min(1),
   capture: z.enum(['auto', 'ebpf', 'procfs']),
+  bpftracePath: z.string().min(1).nullable(),
   pollInterval: duration,
   beaconing: z.strictObject({
     enabled: z.boolean(),
@@ -131,6 +134,9 @@ export const configSchema = z.strictObject({
     level: z.enum(['error', 'warn', 'info', 'debug']),
     file: z.string().min(1).nullable(),
   }),
+  control: controlSchema,
+  watchdog: watchdogSchema,
+  stateDir: stateDirSchema,
   adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof']),
 });
 
