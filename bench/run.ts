@@ -2,12 +2,15 @@
  * npm run bench: every benchmark, each reporting ratios against tools measured in the same run.
  * Numbers depend on the machine; ratios are what to compare between runs.
  */
+import { benchForwarder } from './forwarder';
 import { benchScan } from './scan';
 
 async function main(): Promise<void> {
   console.log('== scan (procfs adapter) vs ss, lsof, systeminformation');
   console.log('ratio = other tool time / brokerwatch time (above 1: brokerwatch is faster)');
   console.table(await benchScan());
+  console.log('\n== delivery to rsyslog over TLS with the spool on, vs writing the same records to the socket directly');
+  console.table(await benchForwarder());
 }
 
 main().catch((err: Error) => {

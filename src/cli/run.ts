@@ -2,8 +2,8 @@ import { ConfigError } from '../config/errors';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { hostFacts } from '../core/host';
-import type { Sink } from '../core/sink';
-import { createSinks } from '../sinks';
+import { createOcsfFormatter } from '../format/ocsf';
+import { createOutputs, type Output } from '../sinks';
 import { Capture } from '../service/capture';
 import { Daemon } from '../service/daemon';
 import { createLogger, type Logger } from '../service/log';
@@ -32,19 +32,22 @@ users' sockets need it. Example:
   sudo brokerwatch run --config /etc/brokerwatch/config.yaml
 `;
 
+/** Where spools live by default (the service's StateDirectory). */
+const STATE_DIR = '/var/lib/brokerwatch';
+
 export interface RunHandle {
   daemon: Daemon;
   stop(): Promise<void>;
 }
 
 /** Starts the daemon for a loaded config; returns once capture runs. Used by `run` and tests. */
-export async function startDaemon(config: Config, log: Logger, sinks?: Sink[]): Promise<RunHandle> {
+export async function startDaemon(config: Config, log: Logger, outputs?: Output[]): Promise<RunHandle> {
   const host = await hostFacts();
   const daemon = new Daemon({
     host,
     log,
-    formatter: createUdmFormatter(host, { version: version() }),
-    sinks: sinks ?? createSinks(config.sinks, { log }),
+    formatters: { udm: createUdmFormatter(host, { version: version() }), ocsf: createOcsfFormatter(host, { version: version() }) },
+    outputs: outputs ?? (await createOutputs(config.sinks, { log, stateDir: STATE_DIR, hostname: host.hostname })),
     createSource: async (cfg, rules) => new Capture(cfg, rules, log),
   });
   await daemon.start(config);

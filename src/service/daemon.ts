@@ -5,9 +5,10 @@ import { judge } from '../analyzer/judge';
 import { compileRules, resolveBrokerNames, type Rules } from '../analyzer/rules';
 import { WindowCorrelator } from '../analyzer/windows';
 import type { Config } from '../config/schema';
-import type { OutRecord, Sink } from '../core/sink';
+import type { OutRecord } from '../core/sink';
 import type { Source } from '../core/source';
 import type { ConnectionEvent, Finding, HostFacts, JudgedConnection } from '../core/types';
+import type { Output, RecordFormat } from '../sinks';
 import type { Logger } from './log';
 
 /** Turns analyzer output into sink records (UDM, OCSF, ...). */
@@ -29,13 +30,20 @@ export interface DaemonCounters {
   sinkErrors: number;
 }
 
+/** What the analyzer produced for one event, before any sink format is applied. */
+export type AnalysisItem =
+  | { kind: 'connection'; value: JudgedConnection }
+  | { kind: 'finding'; value: Finding }
+  | { kind: 'correlation'; value: Correlation };
+
 export interface DaemonDeps {
   host: HostFacts;
   log: Logger;
-  formatter: RecordFormatter;
+  /** One formatter per record format the outputs ask for. */
+  formatters: Record<RecordFormat, RecordFormatter>;
   /** Builds the capture source for a config (the daemon restarts it when capture settings change). */
   createSource(config: Config, rules: Rules): Promise<Source>;
-  sinks: Sink[];
+  outputs: Output[];
   resolver?: Resolver;
   now?: () => number;
 }
@@ -145,49 +153,60 @@ export class Daemon {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, 500);
-      const records: OutRecord[] = [];
-      for (const e of batch) records.push(...this.analyze(e));
-      if (records.length > 0) await this.send(records);
+      const items: AnalysisItem[] = [];
+      for (const e of batch) items.push(...this.analyze(e));
+      if (items.length > 0) await this.send(items);
       await new Promise((r) => setImmediate(r)); // let the source emit between batches
     }
   }
 
-  /** Judges one event and returns the records it produces (telemetry, findings, correlations). */
-  analyze(e: ConnectionEvent): OutRecord[] {
+  /** Judges one event and returns what it produces (telemetry, findings, correlations). */
+  analyze(e: ConnectionEvent): AnalysisItem[] {
     const j = judge(e, this.rules);
     if (!j || j.verdict.outcome === 'ignored') {
       this.counters.eventsIgnored++;
       return [];
     }
     this.counters.eventsJudged++;
-    const f = this.deps.formatter;
-    const out: OutRecord[] = [];
+    const out: AnalysisItem[] = [];
     // One socket is one event: a connection that raised a finding is sent as the finding (the same
     // NETWORK_CONNECTION plus security_result), so the SIEM's `#net > 1` counts sockets, not records.
     // In yaral-parity mode an event alone is not a finding (only the window's aggregate is).
     if (j.finding && this.rules.mode !== 'yaral-parity') {
       this.counters.findings++;
-      out.push(f.finding(j.finding));
+      out.push({ kind: 'finding', value: j.finding });
     } else {
-      out.push(f.connection({ ...e, direction: 'outbound', verdict: j.verdict }));
+      out.push({ kind: 'connection', value: { ...e, direction: 'outbound', verdict: j.verdict } });
     }
     if (!j.finding) return out;
     const corr = this.windows.add(j.finding, this.deps.host.hostname);
     if (corr) {
       this.counters.correlations++;
-      out.push(f.correlation(corr));
+      out.push({ kind: 'correlation', value: corr });
     }
     const beacon = this.beacons?.add(j.finding) ?? null;
     if (beacon) {
       this.counters.beacons++;
       this.counters.findings++;
-      out.push(f.finding(beacon));
+      out.push({ kind: 'finding', value: beacon });
     }
     return out;
   }
 
-  private async send(records: OutRecord[]): Promise<void> {
-    await Promise.all(this.deps.sinks.map(async (s) => {
+  /** Formats the items once per record format in use, and writes each output its format. */
+  private async send(items: AnalysisItem[]): Promise<void> {
+    const byFormat = new Map<RecordFormat, OutRecord[]>();
+    const recordsIn = (format: RecordFormat): OutRecord[] => {
+      let records = byFormat.get(format);
+      if (!records) {
+        const f = this.deps.formatters[format];
+        records = items.map((i) => (i.kind === 'connection' ? f.connection(i.value) : i.kind === 'finding' ? f.finding(i.value) : f.correlation(i.value)));
+        byFormat.set(format, records);
+      }
+      return records;
+    };
+    await Promise.all(this.deps.outputs.map(async ({ sink: s, format }) => {
+      const records = recordsIn(format);
       try {
         await s.write(records);
         this.counters.recordsSent += records.length;
@@ -208,7 +227,7 @@ export class Daemon {
     if (this.expireTimer) clearInterval(this.expireTimer);
     if (this.draining) await this.draining;
     await this.drain();
-    for (const s of this.deps.sinks) {
+    for (const { sink: s } of this.deps.outputs) {
       try {
         await s.flush();
         await s.close();

@@ -1,11 +1,26 @@
+import path from 'node:path';
 import { z } from 'zod';
 import type { Sink } from '../core/sink';
+import type { Logger } from '../service/log';
+import { ChronicleApiSink, chronicleApiSinkSchema } from './chronicle-api';
 import { FileSink } from './file';
+import { ForwarderSink, forwarderSinkSchema } from './forwarder';
+import { spoolSchema } from './spool-config';
+import { SpooledSink } from './spooled-sink';
 import { StdoutSink } from './stdout';
 
 export { FileSink, FileSinkError } from './file';
 export { MemorySink } from './memory';
 export { StdoutSink } from './stdout';
+
+/** Which record format a sink receives. The Chronicle API takes UDM only. */
+const format = z.enum(['udm', 'ocsf']);
+
+/**
+ * The spool in front of a network sink. `path` defaults to <stateDir>/spool/<type>-<n>; `false`
+ * turns the spool off (then records written while the collector is unreachable are lost).
+ */
+const spoolBlock = z.union([z.literal(false), spoolSchema.extend({ path: z.string().min(1).optional() })]);
 
 /**
  * One entry of the `sinks` list in the config. Strict like the rest of the schema: an unknown key
@@ -13,33 +28,77 @@ export { StdoutSink } from './stdout';
  * agent's working directory, which for a service is usually /).
  */
 export const sinkSpecSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('stdout') }),
+  z.strictObject({ type: z.literal('stdout'), format: format.default('udm') }),
   z.strictObject({
     type: z.literal('file'),
     path: z.string().min(1).refine((p) => !p.includes('\u0000'), { error: 'a file path cannot contain a NUL character' }),
     fsync: z.boolean().optional(),
+    format: format.default('udm'),
   }),
+  forwarderSinkSchema.extend({ spool: spoolBlock.optional() }),
+  chronicleApiSinkSchema.extend({ spool: spoolBlock.optional() }),
 ]);
 
 /** The whole `sinks` list. */
 export const sinkListSchema = z.array(sinkSpecSchema);
 
 export type SinkSpec = z.output<typeof sinkSpecSchema>;
+export type RecordFormat = z.output<typeof format>;
 
 export interface SinkOptions {
-  /** Where sinks report repairs and other non-fatal trouble (the agent's logger). */
-  log?: { warn(message: string): unknown };
+  /** Where sinks report repairs, drops and other non-fatal trouble (the agent's logger). */
+  log: Logger;
+  /** Default home of spools: <stateDir>/spool/<type>-<n>. */
+  stateDir: string;
+  hostname?: string;
 }
 
-export function createSink(spec: SinkSpec, options: SinkOptions = {}): Sink {
+/** A sink and the record format it wants. */
+export interface Output {
+  sink: Sink;
+  format: RecordFormat;
+  /** Present for spooled sinks, for `status`. */
+  spool?: SpooledSink;
+}
+
+async function spooled(spec: { type: string; spool?: z.output<typeof spoolBlock> | undefined }, index: number, inner: Sink, options: SinkOptions): Promise<{ sink: Sink; spool?: SpooledSink }> {
+  if (spec.spool === false) {
+    options.log.warn(`sink ${inner.name}: spool turned off - records sent while it is unreachable are lost`);
+    return { sink: inner };
+  }
+  const block: { path?: string | undefined } = spec.spool ?? {};
+  const config = spoolSchema.parse({ ...block, path: block.path ?? path.join(options.stateDir, 'spool', `${spec.type}-${index}`) });
+  const spool = await SpooledSink.open(config, inner, { log: options.log });
+  return { sink: spool, spool };
+}
+
+export async function createOutput(spec: SinkSpec, index: number, options: SinkOptions): Promise<Output> {
   switch (spec.type) {
     case 'stdout':
-      return new StdoutSink(process.stdout);
+      return { sink: new StdoutSink(process.stdout), format: spec.format };
     case 'file':
-      return new FileSink({ path: spec.path, fsync: spec.fsync ?? false, onWarning: (m) => options.log?.warn(m) });
+      return { sink: new FileSink({ path: spec.path, fsync: spec.fsync ?? false, onWarning: (m) => options.log.warn(m) }), format: spec.format };
+    case 'forwarder': {
+      const { spool: _spool, ...cfg } = spec;
+      const inner = new ForwarderSink(cfg, { log: options.log, ...(options.hostname ? { hostname: options.hostname } : {}) });
+      return { ...(await spooled(spec, index, inner, options)), format: spec.format };
+    }
+    case 'chronicle-api': {
+      const { type: _t, spool: _spool, ...cfg } = spec;
+      const inner = new ChronicleApiSink(cfg, { onWarning: (m) => options.log.warn(m) });
+      return { ...(await spooled(spec, index, inner, options)), format: 'udm' };
+    }
   }
 }
 
-export function createSinks(specs: readonly SinkSpec[], options: SinkOptions = {}): Sink[] {
-  return specs.map((s) => createSink(s, options));
+/** Builds every configured sink; on a failure the ones already open are closed again. */
+export async function createOutputs(specs: readonly SinkSpec[], options: SinkOptions): Promise<Output[]> {
+  const outputs: Output[] = [];
+  try {
+    for (const [i, spec] of specs.entries()) outputs.push(await createOutput(spec, i, options));
+  } catch (err) {
+    await Promise.allSettled(outputs.map((o) => o.sink.close()));
+    throw err;
+  }
+  return outputs;
 }

@@ -3,11 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createSink, createSinks, FileSink, sinkListSchema, sinkSpecSchema, StdoutSink } from '../../src/sinks';
+import { memoryLogger } from '../../src/service/log';
+import { createOutput, createOutputs, FileSink, sinkListSchema, sinkSpecSchema, StdoutSink } from '../../src/sinks';
+import { SpooledSink } from '../../src/sinks/spooled-sink';
 
-test('sinkSpecSchema accepts stdout and file specs', () => {
-  assert.deepEqual(sinkSpecSchema.parse({ type: 'stdout' }), { type: 'stdout' });
-  assert.deepEqual(sinkSpecSchema.parse({ type: 'file', path: '/var/log/brokerwatch/events.jsonl', fsync: true }), { type: 'file', path: '/var/log/brokerwatch/events.jsonl', fsync: true });
+test('sinkSpecSchema accepts stdout and file specs, UDM unless told otherwise', () => {
+  assert.deepEqual(sinkSpecSchema.parse({ type: 'stdout' }), { type: 'stdout', format: 'udm' });
+  assert.deepEqual(sinkSpecSchema.parse({ type: 'file', path: '/var/log/brokerwatch/events.jsonl', fsync: true, format: 'ocsf' }), { type: 'file', path: '/var/log/brokerwatch/events.jsonl', fsync: true, format: 'ocsf' });
   assert.equal(sinkListSchema.parse([{ type: 'stdout' }, { type: 'file', path: 'x.jsonl' }]).length, 2);
 });
 
@@ -25,21 +27,45 @@ test('sinkSpecSchema refuses unknown types, unknown keys, and bad paths, naming 
   assert.match(problems([{ type: 'file', path: '/x', fsync: 'yes' }]), /^0\.fsync: /);
 });
 
-test('createSink builds the sink a spec names', async () => {
-  assert.ok(createSink({ type: 'stdout' }) instanceof StdoutSink);
+test('createOutputs builds the sink a spec names, with its format', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokerwatch-sinks-'));
+  const entries: { level: string; message: string }[] = [];
+  const options = { log: memoryLogger(entries), stateDir: dir };
+  const stdout = await createOutput({ type: 'stdout', format: 'ocsf' }, 0, options);
+  assert.ok(stdout.sink instanceof StdoutSink);
+  assert.equal(stdout.format, 'ocsf');
   try {
     const file = path.join(dir, 'partial.jsonl');
     fs.writeFileSync(file, 'half');
-    const warned: string[] = [];
-    const [sink] = createSinks([{ type: 'file', path: file, fsync: true }], { log: { warn: (m) => warned.push(m) } });
+    const [output] = await createOutputs([{ type: 'file', path: file, fsync: true, format: 'udm' }], options);
+    const sink = output!.sink;
     assert.ok(sink instanceof FileSink);
     assert.equal(sink.name, `file:${file}`);
     await sink.write([{ ok: 1 }]);
     await sink.flush();
     await sink.close();
     assert.equal(fs.readFileSync(file, 'utf8'), 'half\n{"ok":1}\n');
-    assert.equal(warned.length, 1);
+    assert.equal(entries.filter((e) => e.level === 'warn').length, 1, 'the torn last line is repaired and reported');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('network sinks get a spool under stateDir unless it is turned off', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokerwatch-sinks-'));
+  const entries: { level: string; message: string }[] = [];
+  const options = { log: memoryLogger(entries), stateDir: dir };
+  try {
+    const spec = sinkSpecSchema.parse({ type: 'forwarder', host: '127.0.0.1', port: 9 });
+    const out = await createOutput(spec, 3, options);
+    assert.ok(out.sink instanceof SpooledSink);
+    assert.equal(out.format, 'ocsf', 'the forwarder default: its prebuilt OCSF parser');
+    assert.ok(fs.existsSync(path.join(dir, 'spool', 'forwarder-3')));
+    await out.sink.close();
+    const bare = await createOutput(sinkSpecSchema.parse({ type: 'forwarder', host: '127.0.0.1', port: 9, spool: false }), 4, options);
+    assert.ok(!(bare.sink instanceof SpooledSink));
+    assert.ok(entries.some((e) => e.level === 'warn' && /spool turned off/.test(e.message)));
+    await bare.sink.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
