@@ -2,8 +2,13 @@ import { ConfigError } from '../config/errors';
 import { AdapterUnavailableError } from '../core/source';
 import { UsageError } from './args';
 import { type CliIO, EXIT, processIO, version } from './common';
+import { INSTALL_HELP, installCommand } from './install';
+import { RELOAD_HELP, reloadCommand } from './reload';
 import { RUN_HELP, runCommand } from './run';
 import { SCAN_HELP, scanCommand } from './scan';
+import { STATUS_HELP, statusCommand } from './status';
+import { STOP_HELP, stopCommand } from './stop';
+import { UNINSTALL_HELP, uninstallCommand } from './uninstall';
 import { VALIDATE_HELP, validateConfigCommand } from './validate-config';
 
 export const MAIN_HELP = `brokerwatch - which process talks to which publish/subscribe broker (MITRE ATT&CK T1071.005)
@@ -16,6 +21,11 @@ Commands:
   run               the agent: capture continuously, judge, correlate over time, send to sinks
                     (foreground until SIGTERM; SIGHUP reloads the config)
   validate-config   check a configuration file (exit 0 valid, 2 invalid)
+  status            ask the running agent how it is doing (pid, uptime, capture, counters)
+  reload            make the running agent re-read its config (a bad one is refused)
+  stop              stop the running agent cleanly (flushes its sinks)
+  install           install and start the agent as a system service (systemd, launchd)
+  uninstall         stop and remove the service (config and state kept unless --purge)
   help [command]    show help for a command
   version           print the version
 
@@ -31,6 +41,11 @@ const COMMANDS: Record<string, { help: string; run(argv: string[], io: CliIO): P
   scan: { help: SCAN_HELP, run: (argv, io) => scanCommand(argv, { io }) },
   run: { help: RUN_HELP, run: runCommand },
   'validate-config': { help: VALIDATE_HELP, run: validateConfigCommand },
+  status: { help: STATUS_HELP, run: statusCommand },
+  reload: { help: RELOAD_HELP, run: reloadCommand },
+  stop: { help: STOP_HELP, run: stopCommand },
+  install: { help: INSTALL_HELP, run: (argv, io) => installCommand(argv, { io }) },
+  uninstall: { help: UNINSTALL_HELP, run: (argv, io) => uninstallCommand(argv, { io }) },
 };
 
 /** Runs one CLI invocation and returns its exit code. Never throws: every error is one clear message. */

@@ -9,6 +9,8 @@ export interface LogSettings {
   file?: string | undefined;
   maxSize?: number | undefined;
   maxFiles?: number | undefined;
+  /** Also write to stderr (default true; false under launchd, whose stderr file nobody rotates). */
+  console?: boolean | undefined;
 }
 
 /**
@@ -22,9 +24,10 @@ export function createLogger(settings: LogSettings): winston.Logger {
     const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
     return `${String(timestamp)} ${String(level)} ${safeText(String(message))}${extra}`;
   });
-  const transports: winston.transport[] = [
-    new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
-  ];
+  const transports: winston.transport[] = [];
+  if (settings.console !== false || !settings.file) {
+    transports.push(new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }));
+  }
   if (settings.file) {
     transports.push(new winston.transports.File({
       filename: settings.file,

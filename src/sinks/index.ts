@@ -66,8 +66,9 @@ async function spooled(spec: { type: string; spool?: z.output<typeof spoolBlock>
     options.log.warn(`sink ${inner.name}: spool turned off - records sent while it is unreachable are lost`);
     return { sink: inner };
   }
-  const block: { path?: string | undefined } = spec.spool ?? {};
-  const config = spoolSchema.parse({ ...block, path: block.path ?? path.join(options.stateDir, 'spool', `${spec.type}-${index}`) });
+  const defaultPath = path.join(options.stateDir, 'spool', `${spec.type}-${index}`);
+  // A given block was parsed with the config (durations are already milliseconds): parse it not again.
+  const config = spec.spool ? { ...spec.spool, path: spec.spool.path ?? defaultPath } : spoolSchema.parse({ path: defaultPath });
   const spool = await SpooledSink.open(config, inner, { log: options.log });
   return { sink: spool, spool };
 }

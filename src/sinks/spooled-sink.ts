@@ -70,7 +70,7 @@ export class SpooledSink implements Sink {
   private rejected = 0;
   private failing = false;
 
-  constructor(readonly spool: Spool, readonly inner: Sink, private readonly options: DeliveryOptions, private readonly deps: SpooledSinkDeps) {
+  constructor(readonly spool: Spool, readonly inner: Sink, readonly options: DeliveryOptions, private readonly deps: SpooledSinkDeps) {
     this.name = `spool(${inner.name})`;
     this.backoff = new Backoff({ initialMs: options.retry.initialDelay, maxMs: options.retry.maxDelay, ...(deps.random ? { random: deps.random } : {}) });
   }

@@ -48,6 +48,7 @@ function daemonConfig(lab: Lab, name: string, extra: string): { config: string; 
   const events = path.join(lab.tmpDir, `${name}-events.jsonl`);
   const config = lab.writeFile(`${name}.yaml`, [
     'pollInterval: 100ms',
+    `control: { socket: ${JSON.stringify(path.join(lab.tmpDir, `${name}-ctl`, 'bw.sock'))} }`,
     `sinks: [{ type: file, path: ${JSON.stringify(events)} }]`,
     extra,
   ].join('\n'));

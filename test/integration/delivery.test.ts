@@ -74,6 +74,7 @@ test('collector outage and agent kill -9: every connection reaches rsyslog throu
   const spool = path.join(lab.tmpDir, 'spool');
   const config = lab.writeFile('delivery.yaml', [
     'capture: ebpf',
+    `control: { socket: ${JSON.stringify(path.join(lab.tmpDir, 'ctl', 'bw.sock'))} }`,
     'beaconing: { enabled: false, minConnections: 5, maxJitter: 0.2, minPeriod: 1s, maxTracked: 100 }',
     'sinks:',
     `  - { type: forwarder, host: 127.0.0.1, port: ${collector.port}, format: udm, reconnect: { initialDelay: 100ms, maxDelay: 500ms }, spool: { path: ${JSON.stringify(spool)}, fsync: always, retry: { initialDelay: 100ms, maxDelay: 1s } } }`,

@@ -70,3 +70,21 @@ test('network sinks get a spool under stateDir unless it is turned off', async (
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a spool block is used as configured: its durations are not read twice', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokerwatch-sinks-'));
+  try {
+    const spec = sinkSpecSchema.parse({
+      type: 'forwarder', host: '127.0.0.1', port: 9,
+      spool: { path: path.join(dir, 'fw'), retry: { initialDelay: '100ms', maxDelay: '1s' }, drainTimeout: '2s' },
+    });
+    const out = await createOutput(spec, 0, { log: memoryLogger([]), stateDir: dir });
+    assert.ok(out.sink instanceof SpooledSink);
+    assert.deepEqual(out.sink.options.retry, { initialDelay: 100, maxDelay: 1000 });
+    assert.equal(out.sink.options.drainTimeout, 2000);
+    assert.ok(fs.existsSync(path.join(dir, 'fw')), 'the configured spool folder');
+    await out.sink.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -18,8 +18,16 @@ export class ProcfsSource implements Source {
   private polling: Promise<void> | null = null;
   private closed = false;
 
-  constructor(opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDeps, private readonly intervalMs = 1000, private readonly onSnapshot?: (s: Snapshot) => void) {
+  constructor(private readonly opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDeps, private readonly intervalMs = 1000, private readonly onSnapshot?: (s: Snapshot) => void) {
     this.reader = new ProcfsReader(opts, deps);
+  }
+
+  /**
+   * A candidate socket that has an inode but no owner yet may belong to a process that started
+   * between the pid listing and the table read: worth one more poll before it goes out ownerless.
+   */
+  private worthRetry(e: ConnectionEvent): boolean {
+    return e.process === undefined && (e.inode ?? 0) !== 0 && this.opts.isCandidate(e.destination.ip, e.destination.port);
   }
 
   snapshot(): Promise<Snapshot> {
@@ -28,17 +36,30 @@ export class ProcfsSource implements Source {
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
     let seen = new Set<string>();
+    /** Unowned candidates held back for one retry, by key. */
+    let held = new Map<string, ConnectionEvent>();
     const poll = async () => {
       // Connections reported before are not attributed again: only new ones cost an fd walk.
       const snap = await this.reader.snapshot((key) => seen.has(key));
       if (this.closed) return;
       this.onSnapshot?.(snap);
       const now = new Set<string>();
+      const holdNext = new Map<string, ConnectionEvent>();
       for (const e of snap.connections) {
         const key = socketKey(e);
-        now.add(key);
-        if (!seen.has(key)) emit(e);
+        if (seen.has(key)) {
+          now.add(key);
+        } else if (!held.has(key) && this.worthRetry(e)) {
+          holdNext.set(key, e);
+        } else {
+          now.add(key);
+          emit(e);
+        }
+        held.delete(key);
       }
+      // Held ones that are gone now: they did happen, so they go out without an owner.
+      for (const e of held.values()) emit(e);
+      held = holdNext;
       seen = now;
     };
     const tick = () => {

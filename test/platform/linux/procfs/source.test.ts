@@ -31,11 +31,15 @@ test('the poller reports each connection once per lifetime and walks fds only fo
   const first = snaps[0] as Snapshot;
   assert.ok(first.connections.length > 0);
   assert.ok((first.stats.fdWalks ?? 0) > 0, 'the first poll attributes');
-  assert.equal(emitted.length, first.connections.length, 'everything of the first poll is emitted once');
+  assert.equal(emitted.length, first.connections.length, 'every connection is emitted once');
   assert.equal(new Set(emitted.map(socketKey)).size, emitted.length);
   assert.ok(emitted.some((e) => e.process !== undefined), 'with their owners');
-  for (const later of snaps.slice(1)) {
-    assert.equal(later.stats.fdWalks, 0, 'unchanged tables: no fd walk');
-    assert.equal(later.stats.known, first.connections.length);
-  }
+  // The tree has one candidate socket whose owner vanished: it is held back one poll for a retry
+  // (its owner may just have started), then emitted without an owner.
+  const ownerless = emitted.filter((e) => e.process === undefined && (e.inode ?? 0) !== 0);
+  assert.ok(ownerless.length > 0);
+  assert.ok((snaps[1]?.stats.fdWalks ?? 0) > 0, 'the retry walks again');
+  const last = snaps[2] as Snapshot;
+  assert.equal(last.stats.fdWalks, 0, 'unchanged tables: no fd walk');
+  assert.equal(last.stats.known, first.connections.length);
 });

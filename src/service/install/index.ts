@@ -1,0 +1,41 @@
+/**
+ * install / uninstall as a system service. One installer per platform builds a Plan (files and
+ * commands); apply.ts carries it out. Windows slots in as one more entry in INSTALLERS.
+ */
+import { planLinuxInstall, planLinuxUninstall } from './linux';
+import { planMacosInstall, planMacosUninstall } from './macos';
+import type { Plan, PlanContext } from './plan';
+
+export { applyPlan, type ApplyOptions, type ApplyResult, cmdText } from './apply';
+export { PackageError } from './package-files';
+export type { Command, Layout, Plan, PlanContext, Step } from './plan';
+export { RenderError } from './render';
+
+export interface PlatformInstaller {
+  /** The service manager, for messages. */
+  manager: string;
+  planInstall(ctx: PlanContext): Plan;
+  planUninstall(ctx: PlanContext): Plan;
+}
+
+const INSTALLERS: Partial<Record<NodeJS.Platform, PlatformInstaller>> = {
+  linux: { manager: 'systemd', planInstall: planLinuxInstall, planUninstall: planLinuxUninstall },
+  darwin: { manager: 'launchd', planInstall: planMacosInstall, planUninstall: planMacosUninstall },
+  // win32: the Service Control Manager installer comes with the Windows service (installers/windows/README.md).
+};
+
+/** install/uninstall on a platform without an installer: the CLI prints the message and exits 2. */
+export class UnsupportedPlatformError extends Error {
+  constructor(platform: NodeJS.Platform, action: string) {
+    super(platform === 'win32'
+      ? `${action} is not yet supported on Windows (the Windows service comes with the Windows adapter work)`
+      : `${action} is not supported on ${platform}: there is an installer for Linux (systemd) and macOS (launchd)`);
+    this.name = 'UnsupportedPlatformError';
+  }
+}
+
+export function installerFor(platform: NodeJS.Platform, action: 'install' | 'uninstall'): PlatformInstaller {
+  const installer = INSTALLERS[platform];
+  if (!installer) throw new UnsupportedPlatformError(platform, action);
+  return installer;
+}

@@ -1,0 +1,77 @@
+/**
+ * macOS: a launchd daemon plist in /Library/LaunchDaemons, the package in /usr/local/lib/brokerwatch,
+ * config in /etc/brokerwatch (kept on upgrade), state in /var/lib/brokerwatch, logs in
+ * /Library/Logs/brokerwatch (where Console.app looks).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { starterConfig } from './linux';
+import { listPackage } from './package-files';
+import { commonPaths, type Layout, type Plan, type PlanContext, underRoot, WRAPPER_MARKER, wrapperScript } from './plan';
+import { fillTemplate, shWord, xmlText } from './render';
+
+export const LAUNCHD_LABEL = 'com.brokerwatch.agent';
+const LAUNCHCTL = '/bin/launchctl';
+
+export const MACOS_LAYOUT: Layout = {
+  installDir: '/usr/local/lib/brokerwatch',
+  serviceFile: `/Library/LaunchDaemons/${LAUNCHD_LABEL}.plist`,
+  configDir: '/etc/brokerwatch',
+  configFile: '/etc/brokerwatch/config.yaml',
+  stateDir: '/var/lib/brokerwatch',
+  logDir: '/Library/Logs/brokerwatch',
+  wrapper: '/usr/local/bin/brokerwatch',
+};
+
+export function renderPlist(layout: Layout, ctx: PlanContext): string {
+  const { node, main } = commonPaths(layout, ctx);
+  const text = fs.readFileSync(path.join(ctx.packageDir, 'installers', 'macos', `${LAUNCHD_LABEL}.plist`), 'utf8');
+  return fillTemplate(text, { NODE: xmlText(node), MAIN: xmlText(main), CONFIG_FILE: xmlText(layout.configFile), LOG_DIR: xmlText(layout.logDir) });
+}
+
+export function planMacosInstall(ctx: PlanContext): Plan {
+  const layout = MACOS_LAYOUT;
+  const paths = commonPaths(layout, ctx);
+  const upgrade = fs.existsSync(underRoot(ctx.root, layout.serviceFile));
+  return {
+    action: 'install',
+    layout,
+    // launchd keeps running the old job definition until it is booted out.
+    before: upgrade ? [{ file: LAUNCHCTL, args: ['bootout', `system/${LAUNCHD_LABEL}`], why: 'stop the installed version' }] : [],
+    steps: [
+      { op: 'package', from: ctx.packageDir, to: layout.installDir, listing: listPackage(ctx.packageDir), ...(paths.nodeCopy ? { node: paths.nodeCopy } : {}) },
+      { op: 'mkdir', path: layout.configDir, mode: 0o750 },
+      { op: 'write', path: layout.configFile, content: starterConfig(layout, ctx), mode: 0o640, keep: 'existing', why: ctx.configText !== undefined ? 'from --config' : 'starter config' },
+      { op: 'mkdir', path: layout.stateDir, mode: 0o700 },
+      { op: 'mkdir', path: layout.logDir, mode: 0o750 },
+      { op: 'write', path: layout.serviceFile, content: renderPlist(layout, ctx), mode: 0o644 },
+      { op: 'write', path: layout.wrapper, content: wrapperScript(paths.node, paths.main, shWord), mode: 0o755, keep: 'foreign' },
+    ],
+    after: [
+      { file: LAUNCHCTL, args: ['enable', `system/${LAUNCHD_LABEL}`], why: 'allow the job to run (it may have been disabled)' },
+      { file: LAUNCHCTL, args: ['bootstrap', 'system', layout.serviceFile], why: 'load and start brokerwatch now and at every boot' },
+    ],
+    notes: [
+      `edit ${layout.configFile}, then: sudo brokerwatch reload`,
+      `see how it runs: sudo brokerwatch status   |   ${layout.logDir}/brokerwatch.log`,
+    ],
+  };
+}
+
+export function planMacosUninstall(ctx: PlanContext): Plan {
+  const layout = MACOS_LAYOUT;
+  const purge = ctx.purge ?? false;
+  return {
+    action: 'uninstall',
+    layout,
+    before: [{ file: LAUNCHCTL, args: ['bootout', `system/${LAUNCHD_LABEL}`], why: 'stop brokerwatch and unload it' }],
+    steps: [
+      { op: 'remove', path: layout.serviceFile, recursive: false },
+      { op: 'remove', path: layout.installDir, recursive: true },
+      { op: 'remove', path: layout.wrapper, recursive: false, onlyIfContains: WRAPPER_MARKER },
+      ...(purge ? [layout.configDir, layout.stateDir, layout.logDir].map((p) => ({ op: 'remove' as const, path: p, recursive: true })) : []),
+    ],
+    after: [],
+    notes: purge ? [] : [`kept: ${layout.configDir} (config), ${layout.stateDir} (state, spool), ${layout.logDir} (logs); uninstall --purge removes them`],
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * An install or uninstall as data: the files to write, copy or remove and the commands to run.
+ * Each platform's installer only builds a Plan; applyPlan (apply.ts) carries it out, prints it
+ * (--dry-run), or writes it under another root (--root). So a new platform is one more builder.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { PackageListing } from './package-files';
+
+/** Where things go on a platform (absolute paths on the target system, before any --root). */
+export interface Layout {
+  installDir: string;
+  /** The systemd unit or launchd plist. */
+  serviceFile: string;
+  configDir: string;
+  configFile: string;
+  stateDir: string;
+  logDir: string;
+  /** A small sh script in PATH that runs the installed CLI with the service's node. */
+  wrapper: string;
+}
+
+export type Step =
+  | { op: 'mkdir'; path: string; mode: number }
+  | { op: 'package'; from: string; to: string; listing: PackageListing; node?: { from: string; to: string } }
+  | { op: 'write'; path: string; content: string; mode: number; keep?: 'existing' | 'foreign'; why?: string }
+  | { op: 'remove'; path: string; recursive: boolean; onlyIfContains?: string };
+
+export interface Command {
+  file: string;
+  args: string[];
+  /** What it does, for the output and for the "run this yourself" message. */
+  why: string;
+}
+
+export interface Plan {
+  action: 'install' | 'uninstall';
+  layout: Layout;
+  /** Commands before the file steps (uninstall: stop the service first). */
+  before: Command[];
+  steps: Step[];
+  /** Commands after them (install: load and start the service). */
+  after: Command[];
+  /** Lines printed at the end (what to do next). */
+  notes: string[];
+}
+
+export interface PlanContext {
+  platform: NodeJS.Platform;
+  /** Everything is written under this directory; "/" is the live system. */
+  root: string;
+  /** The package to install (its package.json, bin/, dist/, ...). */
+  packageDir: string;
+  /** The node binary running now (process.execPath). */
+  nodePath: string;
+  /** install --config FILE: its text (already validated). */
+  configText?: string;
+  purge?: boolean;
+}
+
+/** A target path under the root (--root DIR); "/" leaves it as is. */
+export function underRoot(root: string, target: string): string {
+  return root === '/' ? target : path.join(root, target);
+}
+
+/** Marks files install writes that may share a name with someone else's (the wrapper): only ours are replaced or removed. */
+export const WRAPPER_MARKER = '# written by `brokerwatch install`';
+
+/**
+ * Whether the service must get its own copy of node: when the binary lives where the sandbox
+ * hides it (homes, /tmp) or where someone other than root could replace it - a root service
+ * running a user-writable binary would hand that user root.
+ */
+export function nodeNeedsCopy(nodePath: string, platform: NodeJS.Platform): boolean {
+  const hidden = platform === 'linux' ? ['/root/', '/home/', '/run/user/', '/tmp/', '/var/tmp/'] : ['/tmp/', '/private/tmp/', '/Users/'];
+  if (hidden.some((p) => nodePath.startsWith(p))) return true;
+  if (/["'\\\s]/.test(nodePath)) return true; // systemd refuses quotes and backslashes in an executable name
+  for (let p = nodePath; ; p = path.dirname(p)) {
+    try {
+      const st = fs.statSync(p);
+      if (st.uid !== 0 || (st.mode & 0o022) !== 0) return true;
+    } catch {
+      return true;
+    }
+    if (p === path.dirname(p)) return false;
+  }
+}
+
+/** Rendered unit/plist values that every platform shares. */
+export function commonPaths(layout: Layout, ctx: PlanContext): { node: string; main: string; nodeCopy?: { from: string; to: string } } {
+  const main = path.posix.join(layout.installDir, 'bin', 'brokerwatch.js');
+  if (!nodeNeedsCopy(ctx.nodePath, ctx.platform)) return { node: ctx.nodePath, main };
+  const to = path.posix.join(layout.installDir, 'node', 'bin', 'node');
+  return { node: to, main, nodeCopy: { from: ctx.nodePath, to } };
+}
+
+/** The wrapper script in PATH (sh, single-quoted words). */
+export function wrapperScript(node: string, main: string, shWord: (v: string) => string): string {
+  return `#!/bin/sh\n${WRAPPER_MARKER}; removed by \`brokerwatch uninstall\`.\n# Runs the installed agent with the node binary its service uses.\nexec ${shWord(node)} ${shWord(main)} "$@"\n`;
+}
