@@ -8,7 +8,7 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import si from 'systeminformation';
 import { ProcfsReader } from '../platform/linux/procfs/read';
-import { isCandidate } from '../src/analyzer/judge';
+import { isCandidate, isPubSubPort, isWatchedPort } from '../src/analyzer/judge';
 import { compileRules } from '../src/analyzer/rules';
 import { loadConfig } from '../src/config/load';
 
@@ -62,7 +62,12 @@ export async function benchScan(pairs = 5000, rounds = 7): Promise<Record<string
   const closeAll = await loopbackSockets(pairs);
   const rows: Record<string, string | number>[] = [];
   try {
-    const idle = new ProcfsReader({ procRoot: '/proc', isCandidate: (ip, port) => isCandidate(ip, port, idleRules) });
+    const idle = new ProcfsReader({
+      procRoot: '/proc',
+      isCandidate: (ip, port) => isCandidate(ip, port, idleRules),
+      isPubSubPort: (port) => isPubSubPort(port, idleRules),
+      isWatchedPort: (port) => isWatchedPort(port, idleRules),
+    });
     // "busy": every loopback connection counts as a candidate, so the fd walk and process reads run.
     const busy = new ProcfsReader({ procRoot: '/proc', isCandidate: (ip) => ip === '127.0.0.1' });
     const idleSnap = await idle.snapshot();

@@ -16,6 +16,8 @@ export interface AdapterContext {
   isCandidate(ip: string, port: number): boolean;
   /** Pub/sub ports: connections to them that are not candidates are still reported, unattributed, so the analyzer counts them (summary.ignoredInternal/ignoredLoopback). */
   isPubSubPort?(port: number): boolean;
+  /** Destination ports worth looking at at all (adapters skip other rows before decoding them). */
+  isWatchedPort?(port: number): boolean;
   platform?: NodeJS.Platform;
   /** Streaming sources report here when they go down (up=false) and come back (the daemon polls meanwhile). */
   onStatus?(up: boolean, why?: string): void;
@@ -36,7 +38,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
       if (!fs.existsSync(`${root}/net/tcp`) && !fs.existsSync(`${root}/self/net/tcp`) && !fs.existsSync(`${root}/1/net/tcp`)) {
         throw new AdapterUnavailableError('procfs', `no procfs at ${root} (set procRoot in the config)`);
       }
-      return new ProcfsSource({ procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort });
+      return new ProcfsSource({ procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort });
     },
   },
   ebpf: {

@@ -172,6 +172,14 @@ function judgeWebBroker(conn: ConnectionEvent, rules: Rules): Judgement | null {
   return { verdict, finding: verdict.outcome === 'finding' ? makeFinding(conn, ruleIds, severity, verdict.protocol, verdict.tls, verdict.reasons, details) : null };
 }
 
+/**
+ * Could a connection to this destination port matter at all (pub/sub ports, and web broker ports
+ * while uriPathRegex is set)? Adapters use it to skip rows before decoding their addresses.
+ */
+export function isWatchedPort(port: number, rules: Rules): boolean {
+  return isPubSubPort(port, rules) || (rules.mode !== 'yaral-parity' && rules.uriPathRegex.length > 0 && rules.webBrokerPorts.has(port));
+}
+
 /** Is this a pub/sub destination port in the active mode (whatever the address)? */
 export function isPubSubPort(port: number, rules: Rules): boolean {
   return rules.mode === 'yaral-parity' ? YARAL_PORTS.has(port) : rules.ports.has(port);

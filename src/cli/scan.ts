@@ -1,7 +1,7 @@
 import { adapterNames, createSource } from '../../platform';
 import { analyzeSnapshot } from '../analyzer/analyze';
 import { type Resolver, systemResolver } from '../analyzer/addresses';
-import { isCandidate, isPubSubPort } from '../analyzer/judge';
+import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
 import { compileRules, resolveBrokerNames } from '../analyzer/rules';
 import { loadConfig } from '../config/load';
 import { AdapterUnavailableError } from '../core/source';
@@ -68,6 +68,7 @@ export async function scanCommand(argv: string[], deps: ScanDeps): Promise<numbe
     config,
     isCandidate: (ip, port) => isCandidate(ip, port, rules),
     isPubSubPort: (port) => isPubSubPort(port, rules),
+    isWatchedPort: (port) => isWatchedPort(port, rules),
   });
   if (!source.snapshot) throw new AdapterUnavailableError(source.name, 'cannot take a one-shot snapshot');
   let snapshot;

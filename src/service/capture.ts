@@ -1,6 +1,6 @@
 import { createSource } from '../../platform';
 import { ProcfsSource } from '../../platform/linux/procfs/source';
-import { isCandidate, isPubSubPort } from '../analyzer/judge';
+import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { Source } from '../core/source';
@@ -16,7 +16,11 @@ export interface CaptureStatus {
 
 /** Polling source for the daemon: procfs on Linux, the configured/auto adapter elsewhere. */
 function pollingSource(config: Config, rules: Rules): Source {
-  const filters = { isCandidate: (ip: string, port: number) => isCandidate(ip, port, rules), isPubSubPort: (port: number) => isPubSubPort(port, rules) };
+  const filters = {
+    isCandidate: (ip: string, port: number) => isCandidate(ip, port, rules),
+    isPubSubPort: (port: number) => isPubSubPort(port, rules),
+    isWatchedPort: (port: number) => isWatchedPort(port, rules),
+  };
   if (process.platform === 'linux' && (config.adapter === 'auto' || config.adapter === 'procfs')) {
     return new ProcfsSource({ procRoot: config.procRoot, ...filters }, undefined, config.pollInterval);
   }

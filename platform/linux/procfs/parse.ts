@@ -38,6 +38,13 @@ export interface ParseResult<T> {
   problems: string[];
 }
 
+export interface ProcNetResult extends ParseResult<ProcNetRow> {
+  /** Socket lines read (all of them, also those the port filter left out of `rows`). */
+  total: number;
+  /** Local ports of TCP sockets in LISTEN (a socket on one of them was accepted: inbound). */
+  listeningPorts: Set<number>;
+}
+
 /** Reads a 32-bit word written by the kernel's %08X of a host-order u32 back into network-order bytes. */
 function wordBytes(hex: string, littleEndian: boolean): number[] {
   const b = [0, 2, 4, 6].map((i) => parseInt(hex.slice(i, i + 2), 16));
@@ -73,11 +80,15 @@ export function decodeAddress(text: string, family: 4 | 6, littleEndian = true):
 
 /**
  * Parses /proc/net/{tcp,tcp6,udp,udp6}. The header line is skipped; malformed or truncated lines
- * are reported in `problems`, never thrown.
+ * are reported in `problems`, never thrown. With `wantRemotePort`, rows to other remote ports are
+ * counted but not decoded: on a busy host most rows are not broker connections, and decoding their
+ * addresses is most of the cost.
  */
-export function parseProcNet(text: string, transport: Transport, family: 4 | 6, littleEndian = true): ParseResult<ProcNetRow> {
+export function parseProcNet(text: string, transport: Transport, family: 4 | 6, littleEndian = true, wantRemotePort?: (port: number) => boolean): ProcNetResult {
   const rows: ProcNetRow[] = [];
   const problems: string[] = [];
+  const listeningPorts = new Set<number>();
+  let total = 0;
   const lines = text.split('\n');
   lines.forEach((line, index) => {
     const trimmed = line.trim();
@@ -89,6 +100,16 @@ export function parseProcNet(text: string, transport: Transport, family: 4 | 6, 
       problems.push(`line ${index + 1}: too few fields or no slot number (truncated?)`);
       return;
     }
+    if (wantRemotePort) {
+      const remotePort = /:([0-9A-Fa-f]{4})$/.exec(f[2] as string);
+      const localPort = /:([0-9A-Fa-f]{4})$/.exec(f[1] as string);
+      if (remotePort && localPort && /^[0-9A-Fa-f]{2}$/.test(f[3] as string)) {
+        total++;
+        if (transport === 'tcp' && parseInt(f[3] as string, 16) === 0x0a) listeningPorts.add(parseInt(localPort[1] as string, 16));
+        if (!wantRemotePort(parseInt(remotePort[1] as string, 16))) return;
+        total--; // counted again below once decoded
+      }
+    }
     const local = decodeAddress(f[1] as string, family, littleEndian);
     const remote = decodeAddress(f[2] as string, family, littleEndian);
     const stateCode = /^[0-9A-Fa-f]{2}$/.test(f[3] as string) ? parseInt(f[3] as string, 16) : NaN;
@@ -98,9 +119,11 @@ export function parseProcNet(text: string, transport: Transport, family: 4 | 6, 
       problems.push(`line ${index + 1}: malformed ${!local || !remote ? 'address' : !(stateCode in TCP_STATES) ? 'state' : 'uid or inode'} field`);
       return;
     }
+    total++;
+    if (transport === 'tcp' && stateCode === 0x0a) listeningPorts.add(local.port);
     rows.push({ transport, family, local, remote, state: TCP_STATES[stateCode] as string, uid, inode });
   });
-  return { rows, problems };
+  return { rows, problems, total, listeningPorts };
 }
 
 export interface ProcStat {

@@ -35,6 +35,8 @@ export interface ProcfsOptions {
    * reported without its process and without an fd walk, so the analyzer can count it as ignored.
    */
   isPubSubPort?(port: number): boolean;
+  /** Destination ports worth decoding at all (the analyzer's isWatchedPort); without it every row is decoded. */
+  isWatchedPort?(port: number): boolean;
   /** Clock ticks per second (USER_HZ); 100 on every mainstream Linux build. */
   clockTicks?: number;
 }
@@ -75,6 +77,9 @@ function vanished(err: unknown): boolean {
 interface NsRows {
   netns: string;
   rows: ProcNetRow[];
+  /** Every socket line read, decoded or not. */
+  total: number;
+  listening: Set<number>;
 }
 
 /** Outbound socket shapes: a connected TCP socket that is not listening, or a connected UDP socket. */
@@ -118,6 +123,8 @@ export class ProcfsReader {
 
   private async readTables(dir: string, netns: string, warn: WarningCollector): Promise<NsRows | null> {
     const rows: ProcNetRow[] = [];
+    const listening = new Set<number>();
+    let total = 0;
     let readAny = false;
     for (const t of TABLES) {
       let text: string;
@@ -125,16 +132,18 @@ export class ProcfsReader {
         text = (await this.deps.readFile(path.join(dir, t.file))).toString('utf8');
       } catch (err) {
         if (vanished(err) && t.family === 6) continue; // IPv6 disabled: no tcp6/udp6
-        if (vanished(err) && dir !== this.p('net')) return readAny ? { netns, rows } : null; // pid gone: try another
+        if (vanished(err) && dir !== this.p('net')) return readAny ? { netns, rows, total, listening } : null; // pid gone: try another
         warn.add('procnet-unreadable', `cannot read ${path.join(dir, t.file)}: ${errCode(err)}`);
         continue;
       }
       readAny = true;
-      const parsed = parseProcNet(text, t.transport, t.family);
+      const parsed = parseProcNet(text, t.transport, t.family, true, this.opts.isWatchedPort);
       rows.push(...parsed.rows);
+      total += parsed.total;
+      for (const port of parsed.listeningPorts) listening.add(port);
       for (const problem of parsed.problems) warn.add('parse-malformed-line', `${t.file} (${netns}): ${problem}`);
     }
-    return readAny ? { netns, rows } : null;
+    return readAny ? { netns, rows, total, listening } : null;
   }
 
   /** Reads every namespace's tables; a namespace whose representative exited is read through another of its pids. */
@@ -271,9 +280,8 @@ export class ProcfsReader {
 
     const candidateRows: { netns: string; row: ProcNetRow }[] = [];
     const ignoredRows: { netns: string; row: ProcNetRow }[] = [];
-    for (const { netns, rows } of tables) {
-      stats.sockets = (stats.sockets as number) + rows.length;
-      const listening = new Set(rows.filter((r) => r.transport === 'tcp' && r.state === 'LISTEN').map((r) => r.local.port));
+    for (const { netns, rows, total, listening } of tables) {
+      stats.sockets = (stats.sockets as number) + total;
       for (const row of rows) {
         if (!isOutboundShape(row, listening)) continue;
         if (this.opts.isCandidate(row.remote.ip, row.remote.port)) candidateRows.push({ netns, row });

@@ -193,9 +193,9 @@ describe('parseProcNet on broken input', () => {
   });
 
   test('empty text, header only, and random bytes', () => {
-    assert.deepEqual(parseProcNet('', 'tcp', 4), { rows: [], problems: [] });
+    assert.deepEqual(parseProcNet('', 'tcp', 4), { rows: [], problems: [], total: 0, listeningPorts: new Set() });
     const header = fixtureText('netns-pubsub/broker/udp');
-    assert.deepEqual(parseProcNet(header, 'udp', 4), { rows: [], problems: [] });
+    assert.deepEqual(parseProcNet(header, 'udp', 4), { rows: [], problems: [], total: 0, listeningPorts: new Set() });
     let seed = 7;
     const rand = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed; };
     for (let i = 0; i < 200; i++) {
@@ -293,4 +293,20 @@ describe('parseExeLink and socketInode', () => {
     for (const t of targets.filter((x) => !x.startsWith('socket:'))) assert.equal(socketInode(t), null, t);
     for (const t of ['socket:[]', 'socket:[12a]', 'socket:[15981] ', 'xsocket:[1]', 'socket:15981', '/dev/null']) assert.equal(socketInode(t), null, t);
   });
+});
+
+test('parseProcNet with a port filter decodes only the wanted rows but counts every line and every listener', () => {
+  const text = [
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+    '   0: 0100007F:075B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0',
+    '   1: 0100007F:A000 0100007F:075B 01 00000000:00000000 00:00000000 00000000     0        0 1002 1 0000000000000000 20 4 30 10 -1',
+    '   2: 0100007F:A001 0100007F:01BB 01 00000000:00000000 00:00000000 00000000     0        0 1003 1 0000000000000000 20 4 30 10 -1',
+  ].join('\n');
+  const all = parseProcNet(text, 'tcp', 4);
+  const filtered = parseProcNet(text, 'tcp', 4, true, (port) => port === 1883);
+  assert.equal(all.rows.length, 3);
+  assert.deepEqual(filtered.rows.map((r) => r.inode), [1002]);
+  assert.equal(filtered.total, 3);
+  assert.deepEqual([...filtered.listeningPorts], [1883]);
+  assert.deepEqual([...all.listeningPorts], [1883]);
 });
