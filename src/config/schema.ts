@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { controlSchema } from '../control/schema';
 import { stateDirSchema, watchdogSchema } from '../service/watchdog';
 import { sinkListSchema } from '../sinks';
-import { parseDuration } from './duration';
+import { duration } from './duration';
 
 /**
  * The configuration schema. config/default.yaml documents every key; this file enforces it.
@@ -15,16 +15,6 @@ const SEVERITIES = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as con
 
 const port = z.number().int().min(1).max(65535);
 const protocolName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'a protocol name (letters, digits, _ or -)');
-
-/** Accepts "5m", "1h", "30s", "250ms", "1d" or a number of seconds; yields milliseconds. */
-export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === null) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 30s, 5m or 1h, got ${JSON.stringify(value)}` });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 export function isCidr(text: string): boolean {
   const slash = text.indexOf('/');

@@ -39,6 +39,7 @@ import {
   OCSF_LIMITS, OCSF_VERSION, ocsfIp, osType, PRODUCT, REGULAR_FILE, severity, STATUS_NEW,
 } from './ocsf-enums';
 import { rfc3339, ruleName } from './udm-enums';
+import { compact } from './udm-parts';
 
 export { toJsonLine } from './jsonline';
 export { OCSF_LIMITS } from './ocsf-enums';
@@ -71,23 +72,6 @@ class TextFields {
     if (this.truncated.length > 0) out.truncated_fields = this.truncated;
     return compact(out) as Record<string, unknown> | undefined;
   }
-}
-
-/** Drops undefined, "", empty arrays and empty objects, recursively. */
-function compact(value: unknown): unknown {
-  if (Array.isArray(value)) {
-    const items = value.map(compact).filter((v) => v !== undefined);
-    return items.length > 0 ? items : undefined;
-  }
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      const c = compact(v);
-      if (c !== undefined) out[k] = c;
-    }
-    return Object.keys(out).length > 0 ? out : undefined;
-  }
-  return value === '' ? undefined : value;
 }
 
 /** The same derivation as udm.ts product_log_id: first 128 bits of SHA-256 over a JSON array. */

@@ -7,18 +7,11 @@
  * this process only: a bpftrace child is not counted.
  */
 import { z } from 'zod';
-import { parseDuration } from '../config/duration';
+import { duration } from '../config/duration';
 import type { Logger } from './log';
 import { recordWatchdogExit } from './restart-backoff';
 
-const durationMs = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === null) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 10s or 1m, got ${JSON.stringify(value)}` });
-    return z.NEVER;
-  }
-  return ms;
-});
+const durationMs = duration;
 
 export const watchdogSchema = z.strictObject({
   enabled: z.boolean(),

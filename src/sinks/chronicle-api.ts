@@ -29,7 +29,7 @@
  */
 import type https from 'node:https';
 import { z } from 'zod';
-import { parseDuration } from '../config/duration';
+import { duration } from '../config/duration';
 import type { OutRecord, Sink } from '../core/sink';
 import { toJsonLine } from '../format/jsonline';
 import { safeText } from '../format/text';
@@ -49,14 +49,7 @@ const MAX_RETRY_AFTER_MS = 3_600_000;
 const httpsUrl = z.string().refine((v) => { try { const u = new URL(v); return u.protocol === 'https:' && u.search === '' && u.hash === ''; } catch { return false; } },
   { error: 'an https:// URL (the token is never sent over plain HTTP)' });
 const pathSafe = (what: string) => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, `${what}: letters, digits, ".", "_", ":" or "-"`);
-const durationMs = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === null) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 30s, got ${JSON.stringify(value)}` });
-    return z.NEVER;
-  }
-  return ms;
-});
+const durationMs = duration;
 
 /** The config block of one `sinks:` entry with `type: chronicle-api`. */
 export const chronicleApiSinkSchema = z.strictObject({

@@ -4,17 +4,10 @@
  * Durations and sizes use the same words as the rest of the config ("30s", "256KiB").
  */
 import { z } from 'zod';
-import { parseDuration } from '../config/duration';
+import { duration } from '../config/duration';
 
-/** "250ms", "30s", "5m" or a number of seconds; yields milliseconds. */
-export const durationMs = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === null) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 250ms, 30s or 5m, got ${JSON.stringify(value)}` });
-    return z.NEVER;
-  }
-  return ms;
-});
+/** "250ms", "30s", "5m" or a number of seconds; yields milliseconds (the config's one duration type). */
+export const durationMs = duration;
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 

@@ -1,3 +1,4 @@
+import { Poller } from '../../../src/core/poller';
 import type { Source } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
 import { type LsofDeps, type LsofOptions, LsofReader } from './read';
@@ -15,9 +16,7 @@ export function lsofSocketKey(e: ConnectionEvent): string {
 export class LsofSource implements Source {
   readonly name = 'lsof';
   private readonly reader: LsofReader;
-  private timer: NodeJS.Timeout | null = null;
-  private polling: Promise<void> | null = null;
-  private closed = false;
+  private poller: Poller | null = null;
 
   constructor(opts: LsofOptions, deps: LsofDeps, private readonly intervalMs = 5000, private readonly onSnapshot?: (s: Snapshot) => void) {
     this.reader = new LsofReader(opts, deps);
@@ -29,9 +28,9 @@ export class LsofSource implements Source {
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
     let seen = new Set<string>();
-    const poll = async () => {
+    const poller = new Poller(async () => {
       const snap = await this.reader.snapshot();
-      if (this.closed) return;
+      if (poller.closed) return;
       this.onSnapshot?.(snap);
       const now = new Set<string>();
       for (const e of snap.connections) {
@@ -40,20 +39,12 @@ export class LsofSource implements Source {
         if (!seen.has(key)) emit(e);
       }
       seen = now;
-    };
-    const tick = () => {
-      this.polling = poll().catch(() => undefined).finally(() => {
-        this.polling = null;
-        if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
-      });
-    };
-    await poll();
-    if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
+    }, this.intervalMs);
+    this.poller = poller;
+    await poller.start();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.polling;
+    await this.poller?.close();
   }
 }

@@ -1,3 +1,4 @@
+import { Poller } from '../../../src/core/poller';
 import type { Source } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
 import { connectionKey, type ProcfsDeps, type ProcfsOptions, ProcfsReader, realProcfsDeps } from './read';
@@ -14,9 +15,7 @@ export function socketKey(e: ConnectionEvent): string {
 export class ProcfsSource implements Source {
   readonly name = 'procfs';
   private readonly reader: ProcfsReader;
-  private timer: NodeJS.Timeout | null = null;
-  private polling: Promise<void> | null = null;
-  private closed = false;
+  private poller: Poller | null = null;
 
   constructor(private readonly opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDeps, private readonly intervalMs = 1000, private readonly onSnapshot?: (s: Snapshot) => void) {
     this.reader = new ProcfsReader(opts, deps);
@@ -38,10 +37,10 @@ export class ProcfsSource implements Source {
     let seen = new Set<string>();
     /** Unowned candidates held back for one retry, by key. */
     let held = new Map<string, ConnectionEvent>();
-    const poll = async () => {
+    const poller = new Poller(async () => {
       // Connections reported before are not attributed again: only new ones cost an fd walk.
       const snap = await this.reader.snapshot((key) => seen.has(key));
-      if (this.closed) return;
+      if (poller.closed) return;
       this.onSnapshot?.(snap);
       const now = new Set<string>();
       const holdNext = new Map<string, ConnectionEvent>();
@@ -61,20 +60,12 @@ export class ProcfsSource implements Source {
       for (const e of held.values()) emit(e);
       held = holdNext;
       seen = now;
-    };
-    const tick = () => {
-      this.polling = poll().catch(() => undefined).finally(() => {
-        this.polling = null;
-        if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
-      });
-    };
-    await poll();
-    if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
+    }, this.intervalMs);
+    this.poller = poller;
+    await poller.start();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.polling;
+    await this.poller?.close();
   }
 }
