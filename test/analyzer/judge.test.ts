@@ -250,3 +250,15 @@ describe('owner unknown or suspicious', () => {
     assert.equal(both.severity, 'HIGH', 'MEDIUM raised once');
   });
 });
+
+describe('the shipped appContextFilter default: macOS push notifications on port 5223', () => {
+  const darwin = rulesWith({}, { platform: 'darwin' });
+  const apsd = '/System/Library/PrivateFrameworks/ApplePushService.framework/apsd';
+
+  test("apsd to Apple's network is approved; the same port elsewhere, or another binary, is not", () => {
+    assert.equal(judgeDet0002(event({ ip: '17.57.146.20', port: 5223, exe: apsd }), darwin)?.verdict.outcome, 'allowed');
+    assert.equal(judgeDet0002(event({ ip: '198.51.100.7', port: 5223, exe: apsd }), darwin)?.verdict.outcome, 'finding');
+    assert.equal(judgeDet0002(event({ ip: '17.57.146.20', port: 5223, exe: '/tmp/apsd' }), darwin)?.verdict.outcome, 'finding');
+    assert.equal(judgeDet0002(event({ ip: '17.57.146.20', port: 5223, name: 'apsd' }), darwin)?.verdict.outcome, 'finding', 'a process name alone approves nothing');
+  });
+});
