@@ -119,12 +119,13 @@ function capturedPids(events: string): Set<number> {
 export async function benchDaemon(): Promise<Record<string, string | number>[]> {
   if (process.getuid?.() !== 0) throw new Error('the daemon bench needs root (eBPF, /proc of every process)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokerwatch-bench-'));
-  const server = net.createServer((s) => s.on('error', () => undefined).end());
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as net.AddressInfo).port;
   const rows: Record<string, string | number>[] = [];
   try {
     for (const capture of ['ebpf', 'procfs'] as const) {
+      // A port of its own per run: the previous run's connections linger in TIME_WAIT for a minute.
+      const server = net.createServer((s) => s.on('error', () => undefined).end());
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const port = (server.address() as net.AddressInfo).port;
       const { child, events } = await startAgent(dir, port, capture);
       try {
         await sleep(2000); // settle after start
@@ -146,10 +147,10 @@ export async function benchDaemon(): Promise<Record<string, string | number>[]> 
         });
       } finally {
         await stopAgent(child);
+        server.close();
       }
     }
   } finally {
-    server.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
   return rows;
