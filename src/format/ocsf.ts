@@ -33,13 +33,12 @@ import crypto from 'node:crypto';
 import type { Correlation } from '../analyzer/analyze';
 import { baseName } from '../analyzer/processes';
 import type { ConnectionEvent, Endpoint, Finding, HostFacts, ProcessInfo, Transport, Verdict } from '../core/types';
-import { truncateUtf8, wellFormed } from './jsonline';
 import {
   ANALYTIC_RULE, ATTACK, boundary, DETECTION_FINDING, DEVICE_UNKNOWN, epochMs, IP_PROTOCOLS, ipVersion, NETWORK_ACTIVITY,
   OCSF_LIMITS, OCSF_VERSION, ocsfIp, osType, PRODUCT, REGULAR_FILE, severity, STATUS_NEW,
 } from './ocsf-enums';
 import { rfc3339, ruleName } from './udm-enums';
-import { compact } from './udm-parts';
+import { compact, TextFields } from './udm-parts';
 
 export { toJsonLine } from './jsonline';
 export { OCSF_LIMITS } from './ocsf-enums';
@@ -54,25 +53,6 @@ export interface OcsfMeta {
 export type OcsfRecord = Record<string, unknown>;
 /** A connection as the daemon hands it over: with the analyzer's verdict when there is one. */
 export type OcsfConnection = ConnectionEvent & { verdict?: Verdict };
-
-/** Collects capped text and remembers which fields were cut, for unmapped.truncated_fields. */
-class TextFields {
-  readonly truncated: string[] = [];
-
-  text(value: string | undefined, limit: number, path: string): string | undefined {
-    if (value === undefined || value === '') return undefined;
-    const whole = wellFormed(value);
-    const kept = truncateUtf8(whole, limit);
-    if (kept.length < whole.length) this.truncated.push(`${path}: ${Buffer.byteLength(whole, 'utf8')} bytes, kept ${Buffer.byteLength(kept, 'utf8')}`);
-    return kept === '' ? undefined : kept;
-  }
-
-  unmapped(extra: Record<string, unknown>): Record<string, unknown> | undefined {
-    const out: Record<string, unknown> = { ...extra };
-    if (this.truncated.length > 0) out.truncated_fields = this.truncated;
-    return compact(out) as Record<string, unknown> | undefined;
-  }
-}
 
 /** The same derivation as udm.ts product_log_id: first 128 bits of SHA-256 over a JSON array. */
 function eventUid(parts: readonly unknown[]): string {
@@ -182,7 +162,7 @@ export function connectionToOcsf(event: OcsfConnection, host: HostFacts, meta: O
     dst_endpoint: endpoint(event.destination),
     connection_info: connectionInfo(event.transport, event.destination, v),
   };
-  const unmapped = f.unmapped({
+  const unmapped = f.additional({
     adapter: f.text(event.adapter, OCSF_LIMITS.name, 'unmapped.adapter'),
     tcp_state: event.transport === 'tcp' ? event.state : undefined,
     socket_inode: event.inode !== undefined && event.inode > 0 ? event.inode : undefined,
@@ -247,7 +227,7 @@ export function findingToOcsf(finding: Finding, host: HostFacts, meta: OcsfMeta)
       connection_info: connectionInfo(finding.transport, finding.destination, undefined),
     }],
   };
-  const unmapped = f.unmapped({
+  const unmapped = f.additional({
     app_name: f.text(finding.protocol, OCSF_LIMITS.name, 'unmapped.app_name'),
     tls: finding.tls,
     tcp_state: finding.transport === 'tcp' ? finding.state : undefined,
@@ -294,7 +274,7 @@ export function correlationToOcsf(c: Correlation, host: HostFacts, meta: OcsfMet
     device: device(host, f),
     evidences: c.target_ips.map((ip) => ({ dst_endpoint: ocsfIp(ip) !== undefined ? { ip: ocsfIp(ip) } : undefined })),
   };
-  const unmapped = f.unmapped({
+  const unmapped = f.additional({
     connection_count: c.connection_count,
     protocols_seen: c.protocols_seen,
     initiating_process: c.initiating_process.map((p, i) => f.text(p, OCSF_LIMITS.path, `unmapped.initiating_process[${i}]`)),

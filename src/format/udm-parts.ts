@@ -17,7 +17,7 @@ export type Label = { key: string; value: string };
 
 export const PRODUCT = 'brokerwatch';
 
-/** Collects capped text and remembers which fields were cut, for additional.truncated_fields. */
+/** Collects capped text and remembers which fields were cut (UDM additional / OCSF unmapped .truncated_fields). */
 export class TextFields {
   readonly truncated: string[] = [];
 
@@ -29,8 +29,11 @@ export class TextFields {
     return kept === '' ? undefined : kept;
   }
 
-  /** additional (a google.protobuf.Struct): extra facts plus the truncation note, or undefined when empty. */
-  additional(extra: Record<string, string | undefined>): Record<string, unknown> | undefined {
+  /**
+   * Extra facts plus the truncation note, or undefined when empty: UDM's `additional` (a
+   * google.protobuf.Struct) and OCSF's `unmapped` have this same shape.
+   */
+  additional(extra: Record<string, unknown>): Record<string, unknown> | undefined {
     const out: Record<string, unknown> = { ...extra };
     if (this.truncated.length > 0) out.truncated_fields = this.truncated;
     return compact(out) as Record<string, unknown> | undefined;

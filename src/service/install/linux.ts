@@ -4,8 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { listPackage } from './package-files';
-import { type Command, commonPaths, type Layout, type Plan, type PlanContext, underRoot, WRAPPER_MARKER, wrapperScript } from './plan';
+import { type Command, commonPaths, type Layout, type Plan, type PlanContext, installSteps, underRoot, WRAPPER_MARKER, wrapperScript } from './plan';
 import { commentText, fillTemplate, shWord, systemdArg, systemdExecutable, systemdFileUri, yamlScalar } from './render';
 
 export const UNIT_NAME = 'brokerwatch.service';
@@ -63,15 +62,7 @@ export function planLinuxInstall(ctx: PlanContext): Plan {
     action: 'install',
     layout,
     before: [],
-    steps: [
-      { op: 'package', from: ctx.packageDir, to: layout.installDir, listing: listPackage(ctx.packageDir), ...(paths.nodeCopy ? { node: paths.nodeCopy } : {}) },
-      { op: 'mkdir', path: layout.configDir, mode: 0o750 },
-      { op: 'write', path: layout.configFile, content: starterConfig(layout, ctx), mode: 0o640, keep: 'existing', why: ctx.configText !== undefined ? 'from --config' : 'starter config' },
-      { op: 'mkdir', path: layout.stateDir, mode: 0o700 },
-      { op: 'mkdir', path: layout.logDir, mode: 0o750 },
-      { op: 'write', path: layout.serviceFile, content: renderUnit(layout, ctx), mode: 0o644 },
-      { op: 'write', path: layout.wrapper, content: wrapperScript(paths.node, paths.main, shWord), mode: 0o755, keep: 'foreign' },
-    ],
+    steps: installSteps(layout, ctx, { config: starterConfig(layout, ctx), service: renderUnit(layout, ctx), wrapper: wrapperScript(paths.node, paths.main, shWord) }),
     after,
     notes: [
       `edit ${layout.configFile}, then: sudo brokerwatch reload`,

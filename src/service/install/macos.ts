@@ -6,8 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { starterConfig } from './linux';
-import { listPackage } from './package-files';
-import { commonPaths, type Layout, type Plan, type PlanContext, underRoot, WRAPPER_MARKER, wrapperScript } from './plan';
+import { commonPaths, type Layout, type Plan, type PlanContext, installSteps, underRoot, WRAPPER_MARKER, wrapperScript } from './plan';
 import { fillTemplate, shWord, xmlText } from './render';
 
 export const LAUNCHD_LABEL = 'com.brokerwatch.agent';
@@ -38,15 +37,7 @@ export function planMacosInstall(ctx: PlanContext): Plan {
     layout,
     // launchd keeps running the old job definition until it is booted out.
     before: upgrade ? [{ file: LAUNCHCTL, args: ['bootout', `system/${LAUNCHD_LABEL}`], why: 'stop the installed version' }] : [],
-    steps: [
-      { op: 'package', from: ctx.packageDir, to: layout.installDir, listing: listPackage(ctx.packageDir), ...(paths.nodeCopy ? { node: paths.nodeCopy } : {}) },
-      { op: 'mkdir', path: layout.configDir, mode: 0o750 },
-      { op: 'write', path: layout.configFile, content: starterConfig(layout, ctx), mode: 0o640, keep: 'existing', why: ctx.configText !== undefined ? 'from --config' : 'starter config' },
-      { op: 'mkdir', path: layout.stateDir, mode: 0o700 },
-      { op: 'mkdir', path: layout.logDir, mode: 0o750 },
-      { op: 'write', path: layout.serviceFile, content: renderPlist(layout, ctx), mode: 0o644 },
-      { op: 'write', path: layout.wrapper, content: wrapperScript(paths.node, paths.main, shWord), mode: 0o755, keep: 'foreign' },
-    ],
+    steps: installSteps(layout, ctx, { config: starterConfig(layout, ctx), service: renderPlist(layout, ctx), wrapper: wrapperScript(paths.node, paths.main, shWord) }),
     after: [
       { file: LAUNCHCTL, args: ['enable', `system/${LAUNCHD_LABEL}`], why: 'allow the job to run (it may have been disabled)' },
       { file: LAUNCHCTL, args: ['bootstrap', 'system', layout.serviceFile], why: 'load and start brokerwatch now and at every boot' },

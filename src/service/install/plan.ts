@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PackageListing } from './package-files';
+import { listPackage, type PackageListing } from './package-files';
 
 /** Where things go on a platform (absolute paths on the target system, before any --root). */
 export interface Layout {
@@ -92,6 +92,23 @@ export function commonPaths(layout: Layout, ctx: PlanContext): { node: string; m
   if (!nodeNeedsCopy(ctx.nodePath, ctx.platform)) return { node: ctx.nodePath, main };
   const to = path.posix.join(layout.installDir, 'node', 'bin', 'node');
   return { node: to, main, nodeCopy: { from: ctx.nodePath, to } };
+}
+
+/**
+ * The steps every platform's install takes, in order: the package, the config (kept when one
+ * exists), state and log folders, the service definition and the wrapper in PATH.
+ */
+export function installSteps(layout: Layout, ctx: PlanContext, content: { config: string; service: string; wrapper: string }): Step[] {
+  const { nodeCopy } = commonPaths(layout, ctx);
+  return [
+    { op: 'package', from: ctx.packageDir, to: layout.installDir, listing: listPackage(ctx.packageDir), ...(nodeCopy ? { node: nodeCopy } : {}) },
+    { op: 'mkdir', path: layout.configDir, mode: 0o750 },
+    { op: 'write', path: layout.configFile, content: content.config, mode: 0o640, keep: 'existing', why: ctx.configText !== undefined ? 'from --config' : 'starter config' },
+    { op: 'mkdir', path: layout.stateDir, mode: 0o700 },
+    { op: 'mkdir', path: layout.logDir, mode: 0o750 },
+    { op: 'write', path: layout.serviceFile, content: content.service, mode: 0o644 },
+    { op: 'write', path: layout.wrapper, content: content.wrapper, mode: 0o755, keep: 'foreign' },
+  ];
 }
 
 /** The wrapper script in PATH (sh, single-quoted words). */
