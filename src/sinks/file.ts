@@ -12,6 +12,9 @@ export interface FileSinkOptions {
 }
 
 /** An error from the file sink: the message names the path; code is the system error code (EACCES, EISDIR...). */
+/** How long a torn last line must stay unchanged before it counts as a crash's leftover. */
+const TORN_RECHECK_MS = 100;
+
 export class FileSinkError extends Error {
   readonly code: string | undefined;
   readonly path: string;
@@ -121,13 +124,24 @@ export class FileSink implements Sink {
     return fh;
   }
 
-  /** A crash can leave half a line at the end; start on a fresh line so the next record parses. */
+  /**
+   * A crash can leave half a line at the end; start on a fresh line so the next record parses.
+   * Another writer in the middle of a line looks the same for a moment, so the end is looked at
+   * twice: a crash's half line stays as it is, a live writer's line is finished meanwhile.
+   */
   private async endOnNewline(fh: fs.FileHandle): Promise<void> {
-    const stat = await fh.stat();
-    if (!stat.isFile() || stat.size === 0) return;
-    const last = Buffer.alloc(1);
-    await fh.read(last, 0, 1, stat.size - 1);
-    if (last[0] === 0x0a) return;
+    const lastByte = async (): Promise<{ size: number; newline: boolean } | null> => {
+      const stat = await fh.stat();
+      if (!stat.isFile() || stat.size === 0) return null;
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, stat.size - 1);
+      return { size: stat.size, newline: last[0] === 0x0a };
+    };
+    const first = await lastByte();
+    if (!first || first.newline) return;
+    await new Promise((r) => setTimeout(r, TORN_RECHECK_MS));
+    const again = await lastByte();
+    if (!again || again.newline || again.size !== first.size) return;
     await this.writeAll(fh, Buffer.from('\n'));
     this.onWarning(`file sink ${this.path}: the file did not end with a newline (a partial line from an earlier run); started a new line`);
   }
