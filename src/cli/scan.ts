@@ -25,7 +25,8 @@ Options:
   --config FILE          merge a YAML file over the embedded defaults (repeatable; later wins)
   --include-loopback     judge loopback destinations too (lab use: the Atomic Red Team tests
                          for T1071.005 connect to 127.0.0.1)
-  --adapter NAME         force a socket adapter: auto (default), ${adapterNames().join(', ')}
+  --adapter NAME         force a socket adapter: auto (default), ${adapterNames().filter((a) => a !== 'ebpf').join(', ')}
+                         (ebpf streams connects for \`brokerwatch run\`; it cannot scan)
   -h, --help             show this help
 
 Exit codes: 0 no findings, 1 findings, 2 error (bad config, unreadable /proc, bad option).
@@ -70,7 +71,7 @@ export async function scanCommand(argv: string[], deps: ScanDeps): Promise<numbe
     isPubSubPort: (port) => isPubSubPort(port, rules),
     isWatchedPort: (port) => isWatchedPort(port, rules),
   });
-  if (!source.snapshot) throw new AdapterUnavailableError(source.name, 'cannot take a one-shot snapshot');
+  if (!source.snapshot) throw new AdapterUnavailableError(source.name, `it streams connects for \`brokerwatch run\` and cannot take a one-shot snapshot; scan with ${adapterNames().filter((a) => a !== source.name).join(' or ')}`);
   let snapshot;
   try {
     snapshot = await source.snapshot();
