@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import type { ConnectionEvent, Finding, ProcessInfo, Severity, Verdict } from '../core/types';
 import { endpointText } from '../format/text';
-import { ANALYTIC_BY_OS, baseName } from './processes';
+import { applyProcessAnalytic } from './process-analytics';
+import { baseName } from './processes';
 import { maxSeverity, minSeverity, raiseSeverity, type Rules } from './rules';
 import { readMqttCliIntent, scoreTopicAnomaly } from './topics';
 import { isWebBrokerCandidate, judgeUriPath } from './uripath';
@@ -93,18 +94,7 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
     reasons.push(`the process is broker software (brokerSoftware ${brokerSw}): broker-to-broker traffic such as a bridge, so at most MEDIUM`);
   }
 
-  const unusual = rules.unusual.match(conn.process);
-  const analytic = ANALYTIC_BY_OS[rules.os];
-  if (unusual) {
-    ruleIds.push(analytic);
-    severity = raiseSeverity(severity);
-    reasons.push(`${unusual.on} ${JSON.stringify(unusual.value)} is on unusualProcessList.${rules.os} (${unusual.pattern}) - ${analytic}`);
-  }
-  if (conn.process?.exeDeleted) {
-    if (!unusual) { ruleIds.push(analytic); severity = raiseSeverity(severity); }
-    reasons.push('the executable was deleted from disk after the process started');
-    details.exeDeleted = true;
-  }
+  severity = applyProcessAnalytic(conn, rules, severity, ruleIds, reasons, details);
 
   if (rules.topic && !bad) {
     const intent = readMqttCliIntent(conn.process);

@@ -12,8 +12,8 @@
 import type { ConnectionEvent, DestinationClass, Severity, Verdict } from '../core/types';
 import { SEVERITY_ORDER } from '../core/types';
 import { endpointText } from '../format/text';
-import { ANALYTIC_BY_OS } from './processes';
-import { raiseSeverity, type Rules } from './rules';
+import { applyProcessAnalytic } from './process-analytics';
+import type { Rules } from './rules';
 
 export const RULE_URI_PATH = 'URI-PATH';
 const RULE_REPUTATION = 'BROKER-REPUTATION';
@@ -133,18 +133,7 @@ export function judgeUriPath(conn: ConnectionEvent, rules: Rules, who: string): 
   const ids = bad ? [RULE_REPUTATION, RULE_URI_PATH] : [RULE_URI_PATH];
   const reasons = [`${who} is connected to ${dest}, a web broker port (webBrokerPorts), and its command line names the broker URI ${match.url} (path ${JSON.stringify(match.path)} matches uriPathRegex ${match.pattern}): ${protocol} over ${match.tls ? 'HTTPS/WSS' : 'HTTP/WebSocket'}`];
   let severity = lowerSeverity(rules.severityByProtocol[protocol] ?? rules.defaultSeverity);
-  const analytic = ANALYTIC_BY_OS[rules.os];
-  const unusual = rules.unusual.match(conn.process);
-  if (unusual) {
-    ids.push(analytic);
-    severity = raiseSeverity(severity);
-    reasons.push(`${unusual.on} ${JSON.stringify(unusual.value)} is on unusualProcessList.${rules.os} (${unusual.pattern}) - ${analytic}`);
-  }
-  if (conn.process?.exeDeleted) {
-    if (!unusual) { ids.push(analytic); severity = raiseSeverity(severity); }
-    reasons.push('the executable was deleted from disk after the process started');
-    details.exeDeleted = true;
-  }
+  severity = applyProcessAnalytic(conn, rules, severity, ids, reasons, details);
   if (bad) {
     severity = 'CRITICAL';
     reasons.push(`broker ${dest} is on brokerReputationList (${bad.entry}${bad.comment ? `: ${bad.comment}` : ''})`);
