@@ -2,6 +2,7 @@ import { ConfigError } from '../config/errors';
 import { AdapterUnavailableError } from '../core/source';
 import { UsageError } from './args';
 import { type CliIO, EXIT, processIO, version } from './common';
+import { EXPORT_RULE_HELP, exportRuleCommand } from './export-rule';
 import { INSTALL_HELP, installCommand } from './install';
 import { RELOAD_HELP, reloadCommand } from './reload';
 import { RUN_HELP, runCommand } from './run';
@@ -21,6 +22,7 @@ Commands:
   run               the agent: capture continuously, judge, correlate over time, send to sinks
                     (foreground until SIGTERM; SIGHUP reloads the config)
   validate-config   check a configuration file (exit 0 valid, 2 invalid)
+  export-rule       write the Google SecOps YARA-L or the Sigma rule for this configuration
   status            ask the running agent how it is doing (pid, uptime, capture, counters)
   reload            make the running agent re-read its config (a bad one is refused)
   stop              stop the running agent cleanly (flushes its sinks)
@@ -41,6 +43,7 @@ const COMMANDS: Record<string, { help: string; run(argv: string[], io: CliIO): P
   scan: { help: SCAN_HELP, run: (argv, io) => scanCommand(argv, { io }) },
   run: { help: RUN_HELP, run: runCommand },
   'validate-config': { help: VALIDATE_HELP, run: validateConfigCommand },
+  'export-rule': { help: EXPORT_RULE_HELP, run: exportRuleCommand },
   status: { help: STATUS_HELP, run: statusCommand },
   reload: { help: RELOAD_HELP, run: reloadCommand },
   stop: { help: STOP_HELP, run: stopCommand },
