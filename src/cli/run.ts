@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { hostFacts } from '../core/host';
 import { createOcsfFormatter } from '../format/ocsf';
+import { createSysmonFormatter } from '../format/sysmon';
 import { createOutputs, type Output } from '../sinks';
 import { Capture } from '../service/capture';
 import { Daemon } from '../service/daemon';
@@ -51,7 +52,7 @@ export async function startDaemon(config: Config, log: Logger, given?: Output[])
   const daemon = new Daemon({
     host,
     log,
-    formatters: { udm: createUdmFormatter(host, { version: version() }), ocsf: createOcsfFormatter(host, { version: version() }) },
+    formatters: { udm: createUdmFormatter(host, { version: version() }), ocsf: createOcsfFormatter(host, { version: version() }), sysmon: createSysmonFormatter(host) },
     outputs,
     createSource: async (cfg, rules) => {
       capture = new Capture(cfg, rules, log);

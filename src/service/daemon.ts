@@ -11,11 +11,11 @@ import type { ConnectionEvent, Finding, HostFacts, JudgedConnection } from '../c
 import type { Output, RecordFormat } from '../sinks';
 import type { Logger } from './log';
 
-/** Turns analyzer output into sink records (UDM, OCSF, ...). */
+/** Turns analyzer output into sink records (UDM, OCSF, ...). null: the format has no record for it (Sysmon correlations). */
 export interface RecordFormatter {
   connection(c: JudgedConnection): OutRecord;
   finding(f: Finding): OutRecord;
-  correlation(c: Correlation): OutRecord;
+  correlation(c: Correlation): OutRecord | null;
 }
 
 export interface DaemonCounters {
@@ -200,13 +200,15 @@ export class Daemon {
       let records = byFormat.get(format);
       if (!records) {
         const f = this.deps.formatters[format];
-        records = items.map((i) => (i.kind === 'connection' ? f.connection(i.value) : i.kind === 'finding' ? f.finding(i.value) : f.correlation(i.value)));
+        records = items.map((i) => (i.kind === 'connection' ? f.connection(i.value) : i.kind === 'finding' ? f.finding(i.value) : f.correlation(i.value)))
+          .filter((r): r is OutRecord => r !== null);
         byFormat.set(format, records);
       }
       return records;
     };
     await Promise.all(this.deps.outputs.map(async ({ sink: s, format }) => {
       const records = recordsIn(format);
+      if (records.length === 0) return;
       try {
         await s.write(records);
         this.counters.recordsSent += records.length;

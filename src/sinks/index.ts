@@ -13,8 +13,11 @@ export { FileSink, FileSinkError } from './file';
 export { MemorySink } from './memory';
 export { StdoutSink } from './stdout';
 
-/** Which record format a sink receives. The Chronicle API takes UDM only. */
-const format = z.enum(['udm', 'ocsf']);
+/**
+ * Which record format a sink receives. The Chronicle API takes UDM only. sysmon: Sysmon Event ID 3
+ * records in NXLog's JSON shape, for the WINDOWS_SYSMON parser (src/format/sysmon.ts).
+ */
+const format = z.enum(['udm', 'ocsf', 'sysmon']);
 
 /**
  * The spool in front of a network sink. `path` defaults to <stateDir>/spool/<type>-<n>; `false`
