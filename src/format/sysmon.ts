@@ -27,7 +27,7 @@
  */
 import crypto from 'node:crypto';
 import type { ConnectionEvent, Finding, HostFacts, ProcessInfo, Transport } from '../core/types';
-import { safeText } from './text';
+import { safeText } from '../core/text';
 import { FIELD_LIMITS, udmIp } from './udm-enums';
 import { logId, TextFields } from './udm-parts';
 

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { toJsonLine } from '../../src/format/jsonline';
 import { connectionToSysmon, createSysmonFormatter, findingRuleName, findingToSysmon, processGuid, type SysmonRecord } from '../../src/format/sysmon';
 import { defaultIdOf, defaultIsFinding } from '../../src/sinks/delivery';
-import { syslogSeverity } from '../../src/sinks/syslog';
+import { syslogSeverity } from '../../src/sinks/forwarder/syslog';
 import * as cases from './udm-cases';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'sysmon');
