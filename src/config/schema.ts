@@ -76,6 +76,21 @@ const appContextEntry = z.strictObject({
   comment: z.string().optional(),
 });
 
+/**
+ * A BrokerReputationList feed: a local file (absolute path) or an HTTPS URL of known-bad brokers,
+ * loaded at start and again every `refresh` (see src/engine/reputation-feeds.ts).
+ */
+const reputationFeed = z.strictObject({
+  source: z.string().min(1).refine((s) => s.startsWith('https://') || s.startsWith('/') || /^[A-Za-z]:\\/.test(s), {
+    error: (iss) => `a feed is an absolute file path or an https:// URL (threat intelligence must not travel unauthenticated): ${JSON.stringify(iss.input)}`,
+  }).refine((s) => !s.startsWith('https://') || URL.canParse(s), { error: (iss) => `not a valid URL: ${JSON.stringify(iss.input)}` }),
+  format: z.enum(['auto', 'lines', 'csv', 'stix']).default('auto'),
+  refresh: duration.prefault('1h'),
+  /** PEM CA bundle for an HTTPS feed signed by a private CA; null: Node's bundled Mozilla roots. */
+  caFile: z.string().min(1).nullable().default(null),
+  comment: z.string().optional(),
+});
+
 const osLists = z.strictObject({
   linux: z.array(regex),
   windows: z.array(regex),
@@ -93,6 +108,7 @@ export const configSchema = z.strictObject({
   brokerAllowList: z.array(brokerEntry),
   brokerAllowListRefresh: duration,
   brokerReputationList: z.array(brokerEntry),
+  brokerReputationFeeds: z.array(reputationFeed),
   brokerSoftware: z.array(regex),
   unusualProcessList: osLists,
   appContextFilter: z.array(appContextEntry),
@@ -134,3 +150,4 @@ export type Config = z.output<typeof configSchema>;
 export type BrokerEntry = z.output<typeof brokerEntry>;
 export type AppContextEntry = z.output<typeof appContextEntry>;
 export type OsName = keyof Config['unusualProcessList'];
+export type ReputationFeedSpec = z.output<typeof reputationFeed>;

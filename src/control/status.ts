@@ -15,6 +15,18 @@ export interface StatusDaemon {
   readonly sourceName: string | null;
   readonly queueLength: number;
   readonly lastError: string | null;
+  /** brokerReputationFeeds, when any are configured. */
+  readonly reputationFeeds?: readonly FeedState[];
+}
+
+/** One reputation feed's state (src/engine/reputation-feeds.ts FeedStatus). */
+export interface FeedState {
+  source: string;
+  entries: number;
+  loadedAt: string | null;
+  badLines: number;
+  lastError: string | null;
+  failures: number;
 }
 
 export interface StatusInfo {
@@ -39,6 +51,7 @@ export interface DaemonStatus {
     findings: number; correlations: number; beacons: number;
   };
   lastError: string | null;
+  reputationFeeds: FeedState[];
   configFiles: string[];
   controlSocket: string;
 }
@@ -59,6 +72,7 @@ export function collectStatus(daemon: StatusDaemon, info: StatusInfo, now: numbe
       findings: c.findings, correlations: c.correlations, beacons: c.beacons,
     },
     lastError: daemon.lastError,
+    reputationFeeds: (daemon.reputationFeeds ?? []).map(({ source, entries, loadedAt, badLines, lastError, failures }) => ({ source, entries, loadedAt, badLines, lastError, failures })),
     configFiles: [...info.configFiles],
     controlSocket: info.controlSocket,
   };
@@ -96,6 +110,8 @@ export function formatStatus(result: unknown): string {
     `records:     ${num(c.recordsSent)} sent, ${spooled} spooled, ${num(c.sinkErrors)} sink errors`,
     `findings:    ${num(c.findings)} (${num(c.correlations)} correlations, ${num(c.beacons)} beacons)`,
     `last error:  ${s.lastError === null ? 'none' : text(s.lastError)}`,
+    ...(Array.isArray(s.reputationFeeds) ? s.reputationFeeds.slice(0, 20).map(obj).map((f) =>
+      `feed:        ${text(f.source)}: ${num(f.entries)} entries${f.loadedAt ? ` (loaded ${text(f.loadedAt, 40)})` : ' (never loaded)'}, ${num(f.badLines)} bad lines${typeof f.lastError === 'string' ? `; last attempt failed (${num(f.failures)}x): ${text(f.lastError)}` : ''}`) : []),
     `config:      ${texts(s.configFiles).join(' + ') || '?'}`,
     `socket:      ${text(s.controlSocket)}`,
   ];

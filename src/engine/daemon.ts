@@ -10,6 +10,8 @@ import type { Source } from '../core/source';
 import type { ConnectionEvent, Finding, HostFacts, JudgedConnection } from '../core/types';
 import type { Output, RecordFormat } from '../sinks';
 import type { Logger } from '../core/logger';
+import type { fetchFeed } from './feed-fetch';
+import { type FeedStatus, ReputationFeeds } from './reputation-feeds';
 
 /** Turns analyzer output into sink records (UDM, OCSF, ...). null: the format has no record for it (Sysmon correlations). */
 export interface RecordFormatter {
@@ -45,6 +47,8 @@ export interface DaemonDeps {
   createSource(config: Config, rules: Rules): Promise<Source>;
   outputs: Output[];
   resolver?: Resolver;
+  /** Reads a reputation feed (default: the file or HTTPS GET of feed-fetch.ts). */
+  fetchFeed?: typeof fetchFeed;
   now?: () => number;
 }
 
@@ -72,6 +76,8 @@ export class Daemon {
   private expireTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   lastError: string | null = null;
+  private feeds: ReputationFeeds | null = null;
+  private feedsKey = '[]';
 
   constructor(private readonly deps: DaemonDeps) {
     this.startedAt = this.now();
@@ -89,8 +95,35 @@ export class Daemon {
     return this.queue.length;
   }
 
+  /** brokerReputationFeeds state, for `status`. */
+  get reputationFeeds(): FeedStatus[] {
+    return this.feeds?.status() ?? [];
+  }
+
+  /** Loads the feeds when their settings changed (at start: before the first event is judged). */
+  private async applyFeeds(config: Config): Promise<void> {
+    const key = JSON.stringify(config.brokerReputationFeeds);
+    if (key === this.feedsKey) return;
+    this.feeds?.stop();
+    this.feedsKey = key;
+    this.feeds = null;
+    if (config.brokerReputationFeeds.length === 0) return;
+    const feeds = new ReputationFeeds(config.brokerReputationFeeds, { log: this.deps.log, ...(this.deps.fetchFeed ? { fetch: this.deps.fetchFeed } : {}), now: () => this.now() });
+    await feeds.loadAll();
+    feeds.onChange = () => {
+      // New host names in a feed are resolved at once, not at the next name refresh.
+      this.rules.reputation.resolve(this.deps.resolver ?? systemResolver)
+        .then((fails) => fails.forEach((f) => this.deps.log.warn(`cannot resolve broker host name ${f}; it matches nothing until it resolves`)))
+        .catch((err: Error) => this.deps.log.warn(`broker name refresh failed: ${err.message}`));
+    };
+    feeds.start();
+    this.feeds = feeds;
+  }
+
   private async applyConfig(config: Config): Promise<void> {
     const rules = compileRules(config, { platform: this.deps.host.platform });
+    await this.applyFeeds(config);
+    this.feeds?.attach(rules.reputation);
     for (const w of await resolveBrokerNames(rules, this.deps.resolver ?? systemResolver)) this.deps.log.warn(w);
     const windowChanged = !this.config || this.config.timeWindow !== config.timeWindow || this.config.mode !== config.mode;
     this.config = config;
@@ -227,6 +260,7 @@ export class Daemon {
     this.stopped = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.expireTimer) clearInterval(this.expireTimer);
+    this.feeds?.stop();
     if (this.draining) await this.draining;
     await this.drain();
     for (const { sink: s } of this.deps.outputs) {
