@@ -7,6 +7,7 @@ import { INSTALL_HELP, installCommand } from './install';
 import { RELOAD_HELP, reloadCommand } from './reload';
 import { RUN_HELP, runCommand } from './run';
 import { SCAN_HELP, scanCommand } from './scan';
+import { SELFTEST_HELP, selftestCommand } from './selftest';
 import { STATUS_HELP, statusCommand } from './status';
 import { STOP_HELP, stopCommand } from './stop';
 import { UNINSTALL_HELP, uninstallCommand } from './uninstall';
@@ -23,6 +24,8 @@ Commands:
                     (foreground until SIGTERM; SIGHUP reloads the config)
   validate-config   check a configuration file (exit 0 valid, 2 invalid)
   export-rule       write the Google SecOps YARA-L or the Sigma rule for this configuration
+  selftest          prove the sensor on this host: the three T1071.005 tests on loopback, through
+                    the daemon's capture (exit 0 all detected, 1 one missed, 2 error)
   status            ask the running agent how it is doing (pid, uptime, capture, counters)
   reload            make the running agent re-read its config (a bad one is refused)
   stop              stop the running agent cleanly (flushes its sinks)
@@ -44,6 +47,7 @@ const COMMANDS: Record<string, { help: string; run(argv: string[], io: CliIO): P
   run: { help: RUN_HELP, run: runCommand },
   'validate-config': { help: VALIDATE_HELP, run: validateConfigCommand },
   'export-rule': { help: EXPORT_RULE_HELP, run: exportRuleCommand },
+  selftest: { help: SELFTEST_HELP, run: selftestCommand },
   status: { help: STATUS_HELP, run: statusCommand },
   reload: { help: RELOAD_HELP, run: reloadCommand },
   stop: { help: STOP_HELP, run: stopCommand },
