@@ -196,9 +196,10 @@ export class Selftest {
         break;
       }
     }
+    const exitedEarly = gone;
     await this.stopChild(child, exited);
     if (finding) return { ...base, status: 'detected', client, finding };
-    return { ...base, status: 'missed', client, note: gone ? 'the client exited and no finding named it' : `no finding for pid ${client.pid} to port ${port} within ${this.opts.timeoutMs / 1000}s` };
+    return { ...base, status: 'missed', client, note: exitedEarly ? `the client exited (code ${child.exitCode ?? child.signalCode}) and no finding named it` : `no finding for pid ${client.pid} to port ${port} within ${this.opts.timeoutMs / 1000}s` };
   }
 
   private async stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
