@@ -51,7 +51,15 @@ export interface ConnectionEvent {
   netns?: string;
   /** Owning process; absent when no process holds the socket (TIME_WAIT) or it could not be read. */
   process?: ProcessInfo;
+  /** The host the event happened on, when it is not this one (replayed records). */
+  host?: string;
+  /** The OS of that host, when it is not this one: picks the analytic (AN0002/3/4) that judges it. */
+  os?: OsName;
+  /** Inbound connections (Sysmon Initiated=false) are counted, not judged as outbound. Default outbound. */
+  direction?: 'inbound' | 'outbound';
 }
+
+export type OsName = 'linux' | 'windows' | 'darwin';
 
 export interface Warning {
   /** Stable machine-readable code, e.g. "proc-vanished", "proc-eacces", "parse-malformed-line". */
@@ -92,6 +100,8 @@ export interface Finding {
   process: ProcessInfo | null;
   destination: Endpoint;
   source: Endpoint;
+  /** The host the connection happened on, when the event named one (replayed records). */
+  host?: string;
   reasons: string[];
   /** Extra rule-specific facts (matched topic, anomaly score, ...). */
   details?: Record<string, unknown>;
