@@ -12,6 +12,7 @@ import { loadConfig } from '../config/load';
 import type { Config, OsName } from '../config/schema';
 import type { ConnectionEvent, Finding, Warning } from '../core/types';
 import { WarningCollector } from '../core/warnings';
+import { type FindingGroup, groupFindings } from '../format/groups';
 import type { Correlation } from '../analyzer/correlation';
 
 /** What replay needs of a reader of recorded events (platform/replay implements it). */
@@ -45,6 +46,7 @@ export interface ReplayReport {
   hosts: HostSummary[];
   connections: Analysis['connections'];
   findings: Finding[];
+  groups: FindingGroup[];
   correlations: Correlation[];
 }
 
@@ -113,6 +115,7 @@ export async function replayRecords(opts: ReplayOptions): Promise<ReplayReport> 
     summary: pipeline.counts,
     hosts: summarizeHosts(hostOs, out),
     ...out,
+    groups: groupFindings(out.findings),
   };
 }
 
