@@ -170,6 +170,10 @@ export class JsonDocumentScanner {
     if (this.capOversized) return;
     const text = this.cap + chunk.slice(this.capFrom, i + 1);
     this.cap = '';
+    if (text.length > this.maxChars) {
+      this.out.push({ kind: 'malformed', line: this.capLine, reason: `JSON record longer than ${this.maxChars} characters` });
+      return;
+    }
     if (this.capKind === 'record') {
       this.out.push(this.mode === 'doc' ? { kind: 'record', text, line: this.capLine, document: true } : { kind: 'record', text, line: this.capLine });
       return;

@@ -116,7 +116,8 @@ export class XmlEventScanner {
       }
       if (end !== -1) {
         const stop = end + END.length;
-        if (!this.oversized) out.push({ kind: 'record', text: this.buf.slice(0, stop), line: this.recordLine });
+        if (!this.oversized && stop > this.maxChars) out.push({ kind: 'malformed', line: this.recordLine, reason: `<Event> record longer than ${this.maxChars} characters` });
+        else if (!this.oversized) out.push({ kind: 'record', text: this.buf.slice(0, stop), line: this.recordLine });
         this.line += newlines(this.buf, 0, stop);
         this.buf = this.buf.slice(stop);
         this.inRecord = false;
