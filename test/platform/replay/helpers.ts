@@ -1,9 +1,8 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type ReplayOptions, type ReplayRecord } from '../../../platform/replay/read';
 import { ReplaySource } from '../../../platform/replay/source';
 
-export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'replay');
+export const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'replay');
 
 export function fixture(...parts: string[]): string {
   return path.join(FIXTURES, ...parts);
