@@ -33,7 +33,7 @@ async function generate(file: string, count: number, make: (i: number) => string
   for (let i = 0; i < count; i++) {
     batch.push(make(i) + sep + extra(i));
     if (batch.length === 2000) {
-      if (!out.write(batch.join(''))) await new Promise((resolve) => out.once('drain', resolve));
+      if (!out.write(batch.join(''))) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
       batch = [];
     }
   }
