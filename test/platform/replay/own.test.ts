@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { JudgedConnection } from '../../../src/core/types';
+import type { JudgedConnection, Verdict } from '../../../src/core/types';
 import { reportJson, type ScanReport } from '../../../src/format/report';
 import { toJsonLine } from '../../../src/format/udm';
 import { MQTT_TLS, STOMP_IPV6_WINDOWS, WINDOWS_HOST } from '../../format/udm-cases';
@@ -12,7 +12,7 @@ import { replay } from './helpers';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-replay-own-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const VERDICT = { protocol: 'STOMP', tls: false, destinationClass: 'external', outcome: 'finding', reasons: ['x'] } as const;
+const VERDICT: Verdict = { protocol: 'STOMP', tls: false, destinationClass: 'external', outcome: 'finding', reasons: ['x'] };
 
 function scanReport(connections: JudgedConnection[]): ScanReport {
   return {
