@@ -3,7 +3,7 @@ import type { ConnectionEvent, EventOs } from '../../src/core/types';
 
 export type Parsed =
   | { kind: 'event'; event: ConnectionEvent }
-  | { kind: 'skip'; reason: 'not-eid3' | 'not-connection' | 'finding' | 'other-format' }
+  | { kind: 'skip'; reason: 'not-eid3' | 'not-sysmon' | 'not-connection' | 'finding' | 'other-format' }
   | { kind: 'malformed'; reason: string };
 
 export function malformed(reason: string): Parsed {

@@ -45,7 +45,7 @@ export interface ReplayStats {
   malformed: number;
   /** Sysmon records of other event ids than 3. */
   skippedNotEid3: number;
-  /** UDM events that are no connection, UDM findings, records of another format than --format asked. */
+  /** Records of other providers than Sysmon, UDM events that are no connection, UDM findings, records of another format than --format asked. */
   skippedOther: number;
   unreadableFiles: number;
   /** Events whose time is earlier than an event before them in the same file (Sysmon batches its events). */
@@ -71,6 +71,7 @@ function scannerFor(container: Container, max: number, line: number): { push(t: 
 
 class FileState {
   listed = 0;
+  records = 0;
   lastTime = -Infinity;
   doc: DocumentHost | undefined;
   constructor(readonly file: string, readonly container: Container) {}
@@ -103,6 +104,7 @@ function* handle(items: JsonItem[], f: FileState, opts: ReplayOptions, report: R
       continue;
     }
     report.stats.records += 1;
+    f.records += 1;
     if (item.kind === 'malformed') {
       malformedRecord(report, opts, f, item.line, item.reason);
       continue;
@@ -148,6 +150,11 @@ async function* readFile(file: string, opts: ReplayOptions, report: ReplayReport
       yield* handle(scanner.push(chunk), state as FileState, opts, report);
     }
     if (scanner && state) yield* handle(scanner.end(), state, opts, report);
+    // An empty result must mean "nothing there", not "a file this reader does not understand".
+    if (!opts.signal?.aborted && (state?.records ?? 0) === 0) {
+      const what = state?.container === 'xml' ? 'no <Event> record (is it Sysmon XML or syslog?)' : state ? 'no JSON record' : 'the file is empty';
+      report.warnings.add('replay-no-records', `${file}: ${what}`);
+    }
   } finally {
     await fh.close();
   }

@@ -127,6 +127,8 @@ function processOf(d: Record<string, string>): ProcessInfo | undefined {
 
 /** Event ID 3 to a ConnectionEvent; other ids are skipped (counted), broken fields are malformed. */
 export function sysmonToEvent(r: SysmonRecord): Parsed {
+  // A Windows log export mixes providers: another provider's event 3 is no Sysmon network event.
+  if (r.provider !== '' && !/sysmon/i.test(r.provider)) return { kind: 'skip', reason: 'not-sysmon' };
   if (r.eventId === undefined) return malformed('EventID is not a number');
   if (r.eventId !== 3) return { kind: 'skip', reason: 'not-eid3' };
   const d = r.data;

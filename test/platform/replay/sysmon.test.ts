@@ -124,3 +124,30 @@ describe('replay: Sentinel, Log Analytics, NXLog and Winlogbeat JSON', () => {
     assert.match(source.warnings()[0]?.message ?? '', /no-such-file\.jsonl: ENOENT/);
   });
 });
+
+describe('replay: what is not Sysmon Event ID 3', () => {
+  it('skips another provider\'s event 3 in a mixed export, and says when a file holds no record at all', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-replay-other-'));
+    try {
+      const mixed = path.join(dir, 'mixed.jsonl');
+      fs.writeFileSync(mixed, `${JSON.stringify({ EventID: 3, SourceName: 'Microsoft-Windows-Kernel-General', Hostname: 'h', EventTime: '2026-01-01 00:00:00' })}\n`);
+      const text = path.join(dir, 'messages');
+      fs.writeFileSync(text, 'Nov 24 10:00:00 host kernel: nothing to see\n');
+      const empty = path.join(dir, 'empty');
+      fs.writeFileSync(empty, '\n\n');
+      const { records, source } = await replay([mixed, text, empty]);
+      assert.equal(records.length, 0);
+      assert.equal(source.stats.skippedOther, 1);
+      assert.equal(source.stats.malformed, 0);
+      assert.deepEqual(source.warnings(), [
+        { code: 'replay-no-records', message: `${text}: no <Event> record (is it Sysmon XML or syslog?)`, count: 1 },
+        { code: 'replay-no-records', message: `${empty}: the file is empty`, count: 1 },
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
