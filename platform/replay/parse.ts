@@ -3,6 +3,7 @@
  * and what one record is (per record: a file may mix Sysmon shapes, and a `--format` narrows it).
  */
 import { isObject, malformed, type Parsed } from './fields';
+import { looksLikeOcsf, ocsfToEvent } from './ocsf';
 import { type DocumentHost, looksLikeOwn, ownToEvent } from './own';
 import { sysmonFromJson, sysmonFromXml, sysmonToEvent } from './sysmon';
 import { looksLikeUdm, udmToEvent } from './udm';
@@ -41,7 +42,7 @@ export function parseXmlRecord(xml: string, format: FormatOption): { format: Rep
 /** Which reader a JSON object belongs to, or null when none recognises it. */
 export function classifyJson(obj: Record<string, unknown>): ReplayFormat | null {
   if (looksLikeUdm(obj)) return 'udm';
-  if (looksLikeOwn(obj)) return 'jsonl';
+  if (looksLikeOwn(obj) || looksLikeOcsf(obj)) return 'jsonl';
   if (sysmonFromJson(obj) !== null) return 'sysmon';
   return null;
 }
@@ -59,7 +60,7 @@ export function parseJsonRecord(text: string, format: FormatOption, doc?: Docume
   if (kind === null) return { format: null, parsed: malformed('neither a Sysmon, a UDM nor a brokerwatch record') };
   if (format !== 'auto' && kind !== format) return { format: kind, parsed: { kind: 'skip', reason: 'other-format' } };
   if (kind === 'udm') return { format: kind, parsed: udmToEvent(value) };
-  if (kind === 'jsonl') return { format: kind, parsed: ownToEvent(value, doc) };
+  if (kind === 'jsonl') return { format: kind, parsed: !doc && looksLikeOcsf(value) ? ocsfToEvent(value) : ownToEvent(value, doc) };
   const r = sysmonFromJson(value);
   return { format: kind, parsed: r ? sysmonToEvent(r) : malformed('no EventID') };
 }

@@ -4,9 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { JudgedConnection, Verdict } from '../../../src/core/types';
+import { createOcsfFormatter } from '../../../src/format/ocsf';
 import { reportJson, type ScanReport } from '../../../src/format/report';
 import { toJsonLine } from '../../../src/format/udm';
-import { MQTT_TLS, STOMP_IPV6_WINDOWS, WINDOWS_HOST } from '../../format/udm-cases';
+import { DET0002_FINDING, LINUX_HOST, MQTT_TLS, STOMP_IPV6_WINDOWS, TIME_WAIT_NO_OWNER, WINDOW_CORRELATION, WINDOWS_HOST } from '../../format/udm-cases';
 import { replay } from './helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-replay-own-'));
@@ -64,5 +65,35 @@ describe('replay: brokerwatch JSON', () => {
     const { records, source } = await replay([file], { format: 'sysmon' });
     assert.equal(records.length, 0);
     assert.equal(source.stats.skippedOther, 1);
+  });
+});
+
+describe('replay: OCSF lines of the file sink (format: ocsf)', () => {
+  it('reads back Network Activity records with every field the formatter writes; findings and correlations are skipped', async () => {
+    const linux = createOcsfFormatter(LINUX_HOST, { version: '0.1.0', now: () => new Date('2025-11-03T12:00:00Z') });
+    const windows = createOcsfFormatter(WINDOWS_HOST, { version: '0.1.0' });
+    const file = path.join(dir, 'ocsf.jsonl');
+    const deleted = { ...MQTT_TLS, process: { ...MQTT_TLS.process, pid: 4242, exeDeleted: true } };
+    fs.writeFileSync(file, [
+      linux.connection({ ...deleted, verdict: { ...VERDICT, protocol: 'MQTT', tls: true } }), linux.finding(DET0002_FINDING),
+      linux.correlation(WINDOW_CORRELATION), windows.connection(STOMP_IPV6_WINDOWS), linux.connection(TIME_WAIT_NO_OWNER),
+    ].map((r) => toJsonLine(r)).join('\n'));
+    const { records, source } = await replay([file], { format: 'jsonl' });
+    const { argv: _argv, ...mqttProcess } = deleted.process;
+    // OCSF has one uid, the process's: the socket's own uid (the same here) is not a separate field.
+    const { uid: _socketUid, ...mqtt } = deleted;
+    assert.deepEqual(records.map((r) => r.event), [
+      { ...mqtt, process: mqttProcess, direction: 'outbound', host: 'sensor-01.example.net', os: 'linux' },
+      {
+        ...STOMP_IPV6_WINDOWS, time: '2025-11-03T09:16:00.500Z', direction: 'outbound', host: 'WS-0042', os: 'windows',
+        process: { ...STOMP_IPV6_WINDOWS.process, pid: 7312 },
+      },
+      {
+        ...TIME_WAIT_NO_OWNER, time: '2025-11-03T10:17:00.000Z', family: 4, source: { ip: '10.40.0.7', port: 49152 },
+        destination: { ip: '198.51.100.9', port: 5672 }, direction: 'outbound', host: 'sensor-01.example.net', os: 'linux',
+      },
+    ]);
+    assert.equal(source.stats.skippedOther, 2);
+    assert.deepEqual(source.stats.byFormat, { sysmon: 0, udm: 0, jsonl: 3 });
   });
 });
