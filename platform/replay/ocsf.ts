@@ -4,7 +4,7 @@
  * Findings [2004] (findings and correlations) are skipped: the finding's connection has its own
  * record beside it. Read as part of the `jsonl` format (brokerwatch's own JSON).
  */
-import { canonicalIp } from '../../src/analyzer/ip';
+import { canonicalIp } from '../../src/core/ip';
 import type { ConnectionEvent, EventOs, ProcessInfo } from '../../src/core/types';
 import { bool, int, isObject, malformed, type Parsed, pick, text } from './fields';
 

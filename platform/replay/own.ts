@@ -4,7 +4,7 @@
  * JSON lines holding one ConnectionEvent each. Every field is checked again: the file may have been
  * edited, and strings in it are as hostile as the processes they came from.
  */
-import { canonicalIp } from '../../src/analyzer/ip';
+import { canonicalIp } from '../../src/core/ip';
 import type { ConnectionEvent, EventOs, ProcessInfo } from '../../src/core/types';
 import { bool, eventTime, int, isObject, malformed, type Parsed, text } from './fields';
 

@@ -7,7 +7,7 @@
  * the Sysmon manifest's NetworkConnect template (UtcTime, ProcessGuid, ProcessId, Image, User,
  * Protocol, Initiated, SourceIp, SourcePort, DestinationIp, DestinationPort).
  */
-import { canonicalIp } from '../../src/analyzer/ip';
+import { canonicalIp } from '../../src/core/ip';
 import type { ConnectionEvent, EventOs, ProcessInfo } from '../../src/core/types';
 import { baseName, bool, eventTime, int, isObject, malformed, osFromPath, type Parsed, pick, text } from './fields';
 

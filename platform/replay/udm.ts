@@ -5,7 +5,7 @@
  * {"udm": {...}} is unwrapped. Findings (events with a security_result) are skipped: the agent writes
  * a finding beside the connection it judged, and counting both would count the connection twice.
  */
-import { canonicalIp } from '../../src/analyzer/ip';
+import { canonicalIp } from '../../src/core/ip';
 import type { ConnectionEvent, EventOs, ProcessInfo } from '../../src/core/types';
 import { baseName, eventTime, int, isObject, malformed, osFromPath, type Parsed, pick, text } from './fields';
 
