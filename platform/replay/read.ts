@@ -125,7 +125,11 @@ async function* readFile(file: string, opts: ReplayOptions, report: ReplayReport
   try {
     // A FIFO or a device would never end (or block): replay reads regular files only.
     if (!(await fh.stat()).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
-    const stream = fh.createReadStream({ encoding: 'utf8', highWaterMark: opts.chunkBytes ?? 64 * 1024, autoClose: false });
+    // Windows PowerShell 5 writes `> file` as UTF-16LE with a BOM (FF FE): read such exports as UTF-16.
+    const bom = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(bom, 0, 2, 0);
+    const encoding = bytesRead === 2 && bom[0] === 0xff && bom[1] === 0xfe ? 'utf16le' : 'utf8';
+    const stream = fh.createReadStream({ encoding, start: 0, highWaterMark: opts.chunkBytes ?? 64 * 1024, autoClose: false });
     const max = opts.maxRecordChars ?? DEFAULT_MAX_RECORD;
     let scanner: { push(t: string): JsonItem[]; end(): JsonItem[] } | undefined;
     let state: FileState | undefined;
