@@ -3,6 +3,8 @@
  * pipeline as scan and run, with the events' own timestamps as the clock and each record judged
  * by the analytic of its own OS. Streams: memory holds the open windows, not the file.
  */
+import type { FormatOption } from '../../platform/replay/parse';
+import { ReplaySource } from '../../platform/replay/source';
 import { type Resolver, systemResolver } from '../analyzer/addresses';
 import { type Analysis, collect } from '../analyzer/analyze';
 import { AnalysisPipeline } from '../analyzer/pipeline';
@@ -134,4 +136,25 @@ function summarizeHosts(hostOs: Map<string, string>, a: Pick<Analysis, 'connecti
   for (const f of a.findings) get(f.host ?? '(unknown host)').findings++;
   for (const c of a.correlations) get(c.host).correlations++;
   return [...by.values()].sort((x, y) => y.findings - x.findings || x.host.localeCompare(y.host));
+}
+
+/** A ReplaySource (platform/replay) as the reader replay needs. */
+export function replaySourceReader(source: ReplaySource): RecordReader {
+  return {
+    async *events() {
+      for await (const r of source.records()) yield r.event;
+    },
+    warnings: () => source.warnings(),
+    stats: () => source.statsRecord(),
+  };
+}
+
+/** `brokerwatch replay FILE...`: reads the files and runs them through the pipeline. */
+export async function replayFiles(opts: Omit<ReplayOptions, 'reader'> & { format?: FormatOption }): Promise<ReplayReport> {
+  const source = new ReplaySource(opts.inputs, opts.format ? { format: opts.format } : {});
+  try {
+    return await replayRecords({ ...opts, reader: replaySourceReader(source) });
+  } finally {
+    await source.close();
+  }
 }
