@@ -63,7 +63,7 @@ export function addHealth(a: SourceHealth, b: SourceHealth): SourceHealth {
 
 /** Thrown by an adapter that cannot run on this host; the message is one clear line for the user. */
 export class AdapterUnavailableError extends Error {
-  constructor(public readonly adapter: string, reason: string) {
+  constructor(public readonly adapter: string, public readonly reason: string) {
     super(`${adapter} adapter unavailable: ${reason}`);
     this.name = 'AdapterUnavailableError';
   }

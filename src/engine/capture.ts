@@ -21,6 +21,10 @@ export interface CaptureDeps {
 
 /** One line from any error. */
 const why = (err: unknown): string => (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
+/** How a streaming adapter is named in log lines (eBPF, ETW). */
+const title = (adapter: string): string => (adapter === 'ebpf' ? 'eBPF' : adapter.toUpperCase());
+/** The reason alone, when the error already names the adapter. */
+const reasonOf = (err: unknown): string => (err instanceof AdapterUnavailableError ? err.reason.replace(/\s+/g, ' ').trim() : why(err));
 
 /**
  * The daemon's capture, chosen by the one `adapter` setting through the platform dispatcher
@@ -39,6 +43,8 @@ export class Capture implements Source {
   /** True while a started streaming source is down and polling stands in. */
   private streamDown = false;
   private plan: CapturePlan | null = null;
+  /** A stand-in poller being closed because the stream is back: close() waits for it. */
+  private retiring: Promise<void> = Promise.resolve();
 
   constructor(private readonly config: Config, private readonly rules: Rules, private readonly log: Logger, private readonly deps: CaptureDeps = {}) {}
 
@@ -75,19 +81,19 @@ export class Capture implements Source {
         await source.start(emit);
         this.sources.push(source);
         this.status.active = source.name;
-        this.log.info(`capturing with ${stream}${stream === 'ebpf' ? ' (bpftrace on sock:inet_sock_set_state)' : ''}; fallback: ${plan.poll} polling ${every} if it stops`);
+        this.log.info(`capturing with ${title(stream)}${stream === 'ebpf' ? ' (bpftrace on sock:inet_sock_set_state)' : ''}; fallback: ${plan.poll} polling ${every} if it stops`);
         return;
       } catch (err) {
-        streamFailure = why(err);
+        streamFailure = reasonOf(err);
         this.status.fallbacks.push(`${stream}: ${streamFailure}`);
-        this.log.warn(`${stream} capture unavailable (${streamFailure}); falling back to ${plan.poll} polling ${every} - connections shorter than that may be missed`);
+        this.log.warn(`${title(stream)} capture unavailable (${streamFailure}); falling back to ${plan.poll} polling ${every} - connections shorter than that may be missed`);
       }
     }
     try {
       await this.startPoller();
     } catch (err) {
       if (streamFailure === null) throw err instanceof AdapterUnavailableError ? err : new AdapterUnavailableError(plan.poll, why(err));
-      throw new AdapterUnavailableError(plan.stream as string, `${streamFailure}; and its fallback: ${why(err)}`);
+      throw new AdapterUnavailableError(plan.stream as string, `${streamFailure}; and its fallback, ${plan.poll}: ${reasonOf(err)}`);
     }
   }
 
@@ -116,21 +122,22 @@ export class Capture implements Source {
       if (this.streamDown) return;
       this.streamDown = true;
       const text = reason ?? 'the tracer exited';
-      this.log.warn(`${stream} capture stopped (${text}); polling ${poll} until it is back`);
+      this.log.warn(`${title(stream)} capture stopped (${text}); polling ${poll} until it is back`);
       this.status.fallbacks.push(`${stream} down: ${text}`);
       this.startPoller().catch((err: unknown) => this.log.error(`${poll} polling failed to start: ${why(err)}`));
       return;
     }
     if (!this.streamDown) return; // the first "up" of a normal start
     this.streamDown = false;
-    this.log.info(`${stream} capture is back; ${poll} polling stops`);
+    this.log.info(`${title(stream)} capture is back; ${poll} polling stops`);
     const poller = this.poller;
     this.poller = null;
     if (poller) {
       this.sources = this.sources.filter((s) => s !== poller);
-      poller.close()
-        .then(() => { this.retired = addHealth(this.retired, poller.health?.() ?? emptyHealth()); })
-        .catch((err: unknown) => this.log.warn(`${poll} polling did not close cleanly: ${why(err)}`));
+      const closing = poller.close()
+        .catch((err: unknown) => this.log.warn(`${poll} polling did not close cleanly: ${why(err)}`))
+        .then(() => { this.retired = addHealth(this.retired, poller.health?.() ?? emptyHealth()); });
+      this.retiring = this.retiring.then(() => closing);
     }
   }
 
@@ -142,6 +149,7 @@ export class Capture implements Source {
   async close(): Promise<void> {
     const sources = this.sources;
     await Promise.all(sources.map((s) => s.close()));
+    await this.retiring;
     this.retired = sources.reduce((sum, s) => addHealth(sum, s.health?.() ?? emptyHealth()), this.retired);
     this.sources = [];
     this.poller = null;
