@@ -47,7 +47,7 @@ export class AnalysisPipeline {
   readonly counts: PipelineCounts = { judged: 0, findings: 0, allowed: 0, ignoredInternal: 0, ignoredLoopback: 0, inbound: 0 };
   private readonly windows: WindowCorrelator;
   private readonly beacons: BeaconDetector | null;
-  private readonly rulesFor: (e: ConnectionEvent) => Rules;
+  private rulesFor: (e: ConnectionEvent) => Rules;
   private readonly mode: Rules['mode'];
 
   constructor(private readonly o: PipelineOptions) {
@@ -80,6 +80,12 @@ export class AnalysisPipeline {
       return [{ kind: 'connection', value: connection }];
     }
     return this.release(this.windows.add({ connection, finding: j.finding }, e.host ?? this.o.host));
+  }
+
+  /** New rules of the same mode (a reload): open windows and beacon series carry over. */
+  setRules(rules: Rules): void {
+    if (rules.mode !== this.mode) throw new Error('AnalysisPipeline.setRules: a new mode needs a new pipeline');
+    this.rulesFor = () => rules;
   }
 
   /** Closes the windows that ended by `nowMs`. */
