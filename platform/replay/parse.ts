@@ -5,7 +5,8 @@
 import { isObject, malformed, type Parsed } from './fields';
 import { looksLikeOcsf, ocsfToEvent } from './ocsf';
 import { type DocumentHost, looksLikeOwn, ownToEvent } from './own';
-import { sysmonFromJson, sysmonFromXml, sysmonToEvent } from './sysmon';
+import { sysmonFromXml, sysmonToEvent } from './sysmon';
+import { sysmonFromJson } from './sysmon-json';
 import { looksLikeUdm, udmToEvent } from './udm';
 
 export type { Parsed } from './fields';
@@ -25,6 +26,8 @@ export function sniffContainer(head: string): Container | null {
   if (start === -1) return null;
   const first = head[start];
   if (first === '[') return 'json-document';
+  // evtx_dump -o json: "Record 1" before each pretty-printed record.
+  if (/^Record \d+\s*\r?\n\s*\{/.test(head.slice(start, start + 64))) return 'json-document';
   if (first !== '{') return 'xml';
   const nl = head.indexOf('\n', start);
   // A first line that is a whole object is JSON Lines; "{" alone on a line is pretty-printed JSON.
