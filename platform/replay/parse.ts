@@ -59,6 +59,8 @@ export function parseJsonRecord(text: string, format: FormatOption, doc?: Docume
     return { format: null, parsed: malformed(`not valid JSON (${(err as Error).message.slice(0, 80)})`) };
   }
   if (!isObject(value)) return { format: null, parsed: malformed('a JSON value that is not an object') };
+  // journalctl -o json: Sysmon for Linux's syslog message is the event XML, in MESSAGE.
+  if (!doc && typeof value.MESSAGE === 'string' && value.MESSAGE.trimStart().startsWith('<Event')) return parseXmlRecord(value.MESSAGE, format);
   const kind = doc ? 'jsonl' : classifyJson(value);
   if (kind === null) return { format: null, parsed: malformed('neither a Sysmon, a UDM nor a brokerwatch record') };
   if (format !== 'auto' && kind !== format) return { format: kind, parsed: { kind: 'skip', reason: 'other-format' } };

@@ -181,3 +181,24 @@ describe('replay: event XML as JSON (evtx_dump, xmltodict)', () => {
     }
   });
 });
+
+describe('replay: journald JSON', () => {
+  it('reads Sysmon for Linux records from journalctl -o json (the event XML in MESSAGE)', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-replay-journal-'));
+    try {
+      const lines = fs.readFileSync(fixture('sysmon-linux-syslog', 'syslog'), 'utf8').split('\n').filter((l) => l.includes(' sysmon: '));
+      const file = path.join(dir, 'journal.jsonl');
+      fs.writeFileSync(file, lines.map((l) => JSON.stringify({ _HOSTNAME: 'ip-10-31-60-25', SYSLOG_IDENTIFIER: 'sysmon', MESSAGE: l.slice(l.indexOf('<Event')) })).join('\n'));
+      const fromJournal = await replay([file]);
+      const fromSyslog = await replay([fixture('sysmon-linux-syslog', 'syslog')]);
+      assert.equal(fromJournal.records.length, 2);
+      assert.deepEqual(fromJournal.records.map((r) => r.event), fromSyslog.records.map((r) => r.event));
+      assert.equal(fromJournal.source.stats.skippedNotEid3, 3);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
