@@ -123,7 +123,8 @@ function* handle(items: JsonItem[], f: FileState, opts: ReplayOptions, report: R
 }
 
 async function* readFile(file: string, opts: ReplayOptions, report: ReplayReport): AsyncGenerator<ReplayRecord> {
-  const fh = await fs.promises.open(file, 'r');
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer. It changes nothing for regular files.
+  const fh = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   try {
     // A FIFO or a device would never end (or block): replay reads regular files only.
     if (!(await fh.stat()).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });

@@ -64,3 +64,25 @@ describe('ReplaySource encodings', () => {
     }
   });
 });
+
+describe('ReplaySource refuses what is not a regular file', () => {
+  it('a FIFO is reported (without waiting for a writer) and the next file is read', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { execFileSync } = await import('node:child_process');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-replay-fifo-'));
+    try {
+      const fifo = path.join(dir, 'pipe');
+      execFileSync('mkfifo', [fifo]);
+      const seen: ConnectionEvent[] = [];
+      const source = new ReplaySource([fifo, dir, fixture('sysmon-windows-xml', 'event.xml')]);
+      await source.start((e) => seen.push(e));
+      assert.equal(seen.length, 1);
+      assert.equal(source.stats.unreadableFiles, 2);
+      assert.deepEqual(source.warnings().map((w) => w.message.replace(dir, 'DIR')), ['DIR/pipe: ENOTREG: not a regular file', 'DIR: ENOTREG: not a regular file']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
