@@ -29,6 +29,8 @@ export function sniffContainer(head: string): Container | null {
   // evtx_dump -o json: "Record 1" before each pretty-printed record.
   if (/^Record \d+\s*\r?\n\s*\{/.test(head.slice(start, start + 64))) return 'json-document';
   if (first !== '{') return 'xml';
+  // scan --json documents, even compacted to one line each (jq -c): their connections are streamed.
+  if (/^\{\s*"tool"\s*:/.test(head.slice(start, start + 32))) return 'json-document';
   const nl = head.indexOf('\n', start);
   // A first line that is a whole object is JSON Lines; "{" alone on a line is pretty-printed JSON.
   if (nl === -1) return 'json-lines';

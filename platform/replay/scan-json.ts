@@ -142,6 +142,8 @@ export class JsonDocumentScanner {
         this.mode = 'doc';
         this.capturing = false;
         this.cap = '';
+        // A new document: forget the host of the one before until this one's host is read.
+        this.out.push({ kind: 'header', host: undefined, line: this.line });
       } else this.mode = 'record';
     }
   }

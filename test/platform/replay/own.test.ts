@@ -43,6 +43,18 @@ describe('replay: brokerwatch JSON', () => {
     }
   });
 
+  it('reads scan documents compacted to one line each (jq -c), each keyed by its own host', async () => {
+    const file = path.join(dir, 'scans.jsonl');
+    const linux = { ...scanReport([{ ...MQTT_TLS, direction: 'outbound', verdict: { ...VERDICT } }]), host: LINUX_HOST };
+    const windows = scanReport([{ ...STOMP_IPV6_WINDOWS, direction: 'outbound', verdict: { ...VERDICT } }]);
+    fs.writeFileSync(file, `${JSON.stringify(linux)}\n${JSON.stringify(windows)}\n`);
+    const { records, source } = await replay([file]);
+    assert.deepEqual(records.map((r) => [r.line, r.event.host, r.event.os, r.event.destination.port]), [
+      [1, 'sensor-01.example.net', 'linux', 8883], [2, 'WS-0042', 'windows', 61613],
+    ]);
+    assert.equal(source.stats.malformed, 0);
+  });
+
   it('reads JSON lines of ConnectionEvents, checks every field again, and keeps hostile strings as data', async () => {
     const hostile = { ...MQTT_TLS, process: { ...MQTT_TLS.process, pid: 1, cmdline: 'a\u0000b\u001b[31m"\\\u2028' } };
     const badPort = { ...MQTT_TLS, destination: { ip: '198.51.100.7', port: 70000 } };
