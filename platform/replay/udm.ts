@@ -2,8 +2,10 @@
  * UDM NETWORK_CONNECTION events to ConnectionEvent (pure): Chronicle / Google SecOps exports and
  * brokerwatch's own UDM output (src/format/udm.ts writes it; this reads back every field it writes).
  * Field names in both proto3 JSON forms (snake_case and lowerCamelCase). An event wrapped as
- * {"udm": {...}} is unwrapped. Findings (events with a security_result) are skipped: the agent writes
- * a finding beside the connection it judged, and counting both would count the connection twice.
+ * {"udm": {...}} is unwrapped. A finding is a connection too: the agent sends a connection that
+ * raised a finding once, as the finding (NETWORK_CONNECTION plus security_result), so it is read as
+ * the connection it is and judged again. Only derived findings (BEACONING, about a series of
+ * connections that are each in the file already) are skipped.
  */
 import { canonicalIp } from '../../src/core/ip';
 import type { ConnectionEvent, EventOs, ProcessInfo } from '../../src/core/types';
@@ -55,7 +57,8 @@ export function udmToEvent(record: Record<string, unknown>): Parsed {
   const u = isObject(record.udm) ? record.udm : record;
   const type = text(pick(u, 'metadata.event_type', 'metadata.eventType'));
   if (type !== 'NETWORK_CONNECTION') return { kind: 'skip', reason: 'not-connection' };
-  if (pick(u, 'security_result', 'securityResult') !== undefined) return { kind: 'skip', reason: 'finding' };
+  const results = pick(u, 'security_result', 'securityResult');
+  if (Array.isArray(results) && results.some((r) => isObject(r) && text(pick(r, 'rule_id', 'ruleId')) === 'BEACONING')) return { kind: 'skip', reason: 'finding' };
   const time = eventTime(pick(u, 'metadata.event_timestamp', 'metadata.eventTimestamp'));
   if (time === undefined) return malformed('metadata.event_timestamp is not an RFC 3339 time');
   const principal = isObject(u.principal) ? u.principal : {};

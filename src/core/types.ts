@@ -67,6 +67,8 @@ export interface ConnectionEvent {
   direction?: 'inbound' | 'outbound';
 }
 
+export type OsName = EventOs;
+
 export interface Warning {
   /** Stable machine-readable code, e.g. "proc-vanished", "proc-eacces", "parse-malformed-line". */
   code: string;
@@ -106,6 +108,8 @@ export interface Finding {
   process: ProcessInfo | null;
   destination: Endpoint;
   source: Endpoint;
+  /** The host the connection happened on, when the event named one (replayed records). */
+  host?: string;
   reasons: string[];
   /** Extra rule-specific facts (matched topic, anomaly score, ...). */
   details?: Record<string, unknown>;

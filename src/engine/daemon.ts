@@ -1,9 +1,7 @@
 import type { Correlation } from '../analyzer/analyze';
 import { type Resolver, systemResolver } from '../analyzer/addresses';
-import { BeaconDetector } from '../analyzer/beacon';
-import { judge } from '../analyzer/judge';
+import { AnalysisPipeline, type PipelineItem } from '../analyzer/pipeline';
 import { compileRules, resolveBrokerNames, type Rules } from '../analyzer/rules';
-import { WindowCorrelator } from '../analyzer/windows';
 import type { Config } from '../config/schema';
 import type { OutRecord } from '../core/sink';
 import type { Source } from '../core/source';
@@ -63,14 +61,14 @@ export class Daemon {
   readonly startedAt: number;
   private rules!: Rules;
   private config!: Config;
-  private windows!: WindowCorrelator;
-  private beacons: BeaconDetector | null = null;
+  private pipeline!: AnalysisPipeline;
   private source: Source | null = null;
   private queue: ConnectionEvent[] = [];
   private draining: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private expireTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly pendingSends = new Set<Promise<void>>();
   lastError: string | null = null;
 
   constructor(private readonly deps: DaemonDeps) {
@@ -92,14 +90,19 @@ export class Daemon {
   private async applyConfig(config: Config): Promise<void> {
     const rules = compileRules(config, { platform: this.deps.host.platform });
     for (const w of await resolveBrokerNames(rules, this.deps.resolver ?? systemResolver)) this.deps.log.warn(w);
-    const windowChanged = !this.config || this.config.timeWindow !== config.timeWindow || this.config.mode !== config.mode;
+    const previous = this.pipeline;
     this.config = config;
     this.rules = rules;
-    if (windowChanged) this.windows = new WindowCorrelator(config.timeWindow, config.mode);
+    // A new pipeline starts empty: the old one's open windows close now, with what they hold.
     const b = config.beaconing;
-    this.beacons = b.enabled
-      ? new BeaconDetector({ minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked, windowMs: config.timeWindow })
-      : null;
+    this.pipeline = new AnalysisPipeline({
+      rules,
+      host: this.deps.host.hostname,
+      window: config.timeWindow,
+      emitOpen: true,
+      beaconing: b.enabled ? { minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked } : null,
+    });
+    if (previous) this.emitItems(previous.finish());
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.refreshTimer = setInterval(() => {
       resolveBrokerNames(this.rules, this.deps.resolver ?? systemResolver)
@@ -112,11 +115,7 @@ export class Daemon {
   async start(config: Config): Promise<void> {
     await this.applyConfig(config);
     await this.startSource();
-    this.expireTimer = setInterval(() => {
-      const now = this.now();
-      this.windows.expire(now);
-      this.beacons?.expire(now);
-    }, Math.min(60_000, config.timeWindow));
+    this.expireTimer = setInterval(() => this.emitItems(this.pipeline.expire(this.now())), Math.min(60_000, config.timeWindow));
     this.expireTimer.unref();
   }
 
@@ -162,35 +161,39 @@ export class Daemon {
 
   /** Judges one event and returns what it produces (telemetry, findings, correlations). */
   analyze(e: ConnectionEvent): AnalysisItem[] {
-    const j = judge(e, this.rules);
-    if (!j || j.verdict.outcome === 'ignored') {
-      this.counters.eventsIgnored++;
-      return [];
-    }
-    this.counters.eventsJudged++;
+    const before = this.pipeline.counts.judged;
+    const items = this.pipeline.push(e);
+    if (this.pipeline.counts.judged === before) this.counters.eventsIgnored++;
+    else this.counters.eventsJudged++;
+    return this.toAnalysisItems(items);
+  }
+
+  /**
+   * One socket is one event: a connection that raised a finding is sent as the finding (the same
+   * NETWORK_CONNECTION plus security_result), so the SIEM's `#net > 1` counts sockets, not records.
+   */
+  private toAnalysisItems(items: readonly PipelineItem[]): AnalysisItem[] {
     const out: AnalysisItem[] = [];
-    // One socket is one event: a connection that raised a finding is sent as the finding (the same
-    // NETWORK_CONNECTION plus security_result), so the SIEM's `#net > 1` counts sockets, not records.
-    // In yaral-parity mode an event alone is not a finding (only the window's aggregate is).
-    if (j.finding && this.rules.mode !== 'yaral-parity') {
-      this.counters.findings++;
-      out.push({ kind: 'finding', value: j.finding });
-    } else {
-      out.push({ kind: 'connection', value: { ...e, direction: 'outbound', verdict: j.verdict } });
-    }
-    if (!j.finding) return out;
-    const corr = this.windows.add(j.finding, this.deps.host.hostname);
-    if (corr) {
-      this.counters.correlations++;
-      out.push({ kind: 'correlation', value: corr });
-    }
-    const beacon = this.beacons?.add(j.finding) ?? null;
-    if (beacon) {
-      this.counters.beacons++;
-      this.counters.findings++;
-      out.push({ kind: 'finding', value: beacon });
+    for (const i of items) {
+      if (i.kind === 'finding') {
+        this.counters.findings++;
+        if (!i.connection) this.counters.beacons++;
+        out.push({ kind: 'finding', value: i.value });
+      } else if (i.kind === 'correlation') {
+        this.counters.correlations++;
+        out.push(i);
+      } else out.push(i);
     }
     return out;
+  }
+
+  /** Sends items that a window close or a reload produced outside the event queue. */
+  private emitItems(items: readonly PipelineItem[]): void {
+    const out = this.toAnalysisItems(items);
+    if (out.length === 0) return;
+    const sending = this.send(out);
+    this.pendingSends.add(sending);
+    void sending.finally(() => this.pendingSends.delete(sending));
   }
 
   /** Formats the items once per record format in use, and writes each output its format. */
@@ -227,6 +230,9 @@ export class Daemon {
     if (this.expireTimer) clearInterval(this.expireTimer);
     if (this.draining) await this.draining;
     await this.drain();
+    // Open windows close at stop: their final correlations (and parity matches) are not lost.
+    this.emitItems(this.pipeline.finish());
+    await Promise.all([...this.pendingSends]);
     for (const { sink: s } of this.deps.outputs) {
       try {
         await s.flush();

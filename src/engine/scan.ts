@@ -13,6 +13,7 @@ import { hostFacts } from '../core/host';
 import { AdapterUnavailableError } from '../core/source';
 import type { HostFacts } from '../core/types';
 import { WarningCollector } from '../core/warnings';
+import { groupFindings } from '../format/groups';
 import type { ScanReport } from '../format/report';
 
 export interface ScanOptions {
@@ -59,6 +60,7 @@ export async function scanHost(opts: ScanOptions): Promise<ScanReport> {
     summary: analysis.counts,
     connections: analysis.connections,
     findings: analysis.findings,
+    groups: groupFindings(analysis.findings),
     correlations: analysis.correlations,
   };
   return report;

@@ -19,7 +19,7 @@ function scanReport(connections: JudgedConnection[]): ScanReport {
   return {
     tool: { name: 'brokerwatch', version: '0.1.0' }, time: '2025-11-03T10:30:00.000Z', host: WINDOWS_HOST, adapter: 'iphlpapi', mode: 'det0002',
     configFiles: [], warnings: [], stats: {}, summary: { judged: 2, findings: 2, allowed: 0, ignoredInternal: 0, ignoredLoopback: 0, inbound: 0 },
-    connections, findings: [], correlations: [],
+    connections, findings: [], groups: [], correlations: [],
   };
 }
 

@@ -67,11 +67,13 @@ describe('replay: UDM', () => {
     }]);
   });
 
-  it('skips findings and correlations of a file sink, so a judged connection is counted once', async () => {
+  it('reads a finding as the connection it is (the agent sends it instead of the connection); skips correlations and BEACONING', async () => {
     const fmt = createUdmFormatter(LINUX_HOST, { version: '0.1.0', now: () => new Date('2025-11-03T12:00:00Z') });
-    const file = writeLines('sink.jsonl', [fmt.connection(MQTT_TLS), fmt.finding(DET0002_FINDING), fmt.correlation(WINDOW_CORRELATION)]);
+    const beacon = { ...DET0002_FINDING, id: 'b1', rules: ['BEACONING', ...DET0002_FINDING.rules] };
+    const file = writeLines('sink.jsonl', [fmt.connection(MQTT_TLS), fmt.finding(DET0002_FINDING), fmt.correlation(WINDOW_CORRELATION), fmt.finding(beacon)]);
     const { records, source } = await replay([file]);
-    assert.equal(records.length, 1);
+    assert.equal(records.length, 2);
+    assert.equal(records[1]?.event.destination.port, DET0002_FINDING.destination.port);
     assert.equal(source.stats.skippedOther, 2);
     assert.equal(source.stats.malformed, 0);
   });
@@ -87,12 +89,13 @@ describe('replay: UDM', () => {
     const files = ['connection-mqtt-tls.json', 'connection-stomp-ipv6-windows.json', 'connection-time-wait.json', 'hostile.json', 'finding-det0002.json'].map((f) => path.join(GOLDEN, f));
     const { records, source } = await replay([...files, camel]);
     assert.deepEqual(records.map((r) => [r.event.host, r.event.destination.port]), [
-      ['sensor-01.example.net', 8883], ['WS-0042', 61613], ['mbp-7', 5672], [records[3]?.event.host, records[3]?.event.destination.port], ['c1', 8883],
+      ['sensor-01.example.net', 8883], ['WS-0042', 61613], ['mbp-7', 5672], [records[3]?.event.host, records[3]?.event.destination.port],
+      [records[4]?.event.host, records[4]?.event.destination.port], ['c1', 8883],
     ]);
-    assert.equal(records[4]?.event.process?.cmdline, 'mosquitto_sub -t x');
+    assert.equal(records[5]?.event.process?.cmdline, 'mosquitto_sub -t x');
     const hostile = JSON.parse(fs.readFileSync(files[3] as string, 'utf8')) as { principal: { process: { command_line: string } } };
     assert.equal(records[3]?.event.process?.cmdline, hostile.principal.process.command_line);
-    assert.equal(source.stats.skippedOther, 1);
+    assert.equal(source.stats.skippedOther, 0, 'the finding is read as its connection');
   });
 
   it('reports broken UDM records with their line, and reads on', async () => {
