@@ -46,7 +46,7 @@ export interface ReplayStats {
   malformed: number;
   /** Sysmon records of other event ids than 3. */
   skippedNotEid3: number;
-  /** Records of other providers than Sysmon, UDM events that are no connection, UDM findings, records of another format than --format asked. */
+  /** Records of other providers than Sysmon, events that are no connection (correlations), BEACONING findings, records of another format than --format asked. */
   skippedOther: number;
   unreadableFiles: number;
   /** Events whose time is earlier than an event before them in the same file (Sysmon batches its events). */
