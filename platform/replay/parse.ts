@@ -5,7 +5,8 @@
 import { isObject, malformed, type Parsed } from './fields';
 import { looksLikeOcsf, ocsfToEvent } from './ocsf';
 import { type DocumentHost, looksLikeOwn, ownToEvent } from './own';
-import { sysmonFromJson, sysmonFromXml, sysmonToEvent } from './sysmon';
+import { sysmonFromXml, sysmonToEvent } from './sysmon';
+import { sysmonFromJson } from './sysmon-json';
 import { looksLikeUdm, udmToEvent } from './udm';
 
 export type { Parsed } from './fields';
@@ -25,7 +26,11 @@ export function sniffContainer(head: string): Container | null {
   if (start === -1) return null;
   const first = head[start];
   if (first === '[') return 'json-document';
+  // evtx_dump -o json: "Record 1" before each pretty-printed record.
+  if (/^Record \d+\s*\r?\n\s*\{/.test(head.slice(start, start + 64))) return 'json-document';
   if (first !== '{') return 'xml';
+  // scan --json documents, even compacted to one line each (jq -c): their connections are streamed.
+  if (/^\{\s*"tool"\s*:/.test(head.slice(start, start + 32))) return 'json-document';
   const nl = head.indexOf('\n', start);
   // A first line that is a whole object is JSON Lines; "{" alone on a line is pretty-printed JSON.
   if (nl === -1) return 'json-lines';
@@ -56,6 +61,8 @@ export function parseJsonRecord(text: string, format: FormatOption, doc?: Docume
     return { format: null, parsed: malformed(`not valid JSON (${(err as Error).message.slice(0, 80)})`) };
   }
   if (!isObject(value)) return { format: null, parsed: malformed('a JSON value that is not an object') };
+  // journalctl -o json: Sysmon for Linux's syslog message is the event XML, in MESSAGE.
+  if (!doc && typeof value.MESSAGE === 'string' && value.MESSAGE.trimStart().startsWith('<Event')) return parseXmlRecord(value.MESSAGE, format);
   const kind = doc ? 'jsonl' : classifyJson(value);
   if (kind === null) return { format: null, parsed: malformed('neither a Sysmon, a UDM nor a brokerwatch record') };
   if (format !== 'auto' && kind !== format) return { format: kind, parsed: { kind: 'skip', reason: 'other-format' } };

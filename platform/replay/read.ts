@@ -7,6 +7,7 @@
  * line in the warnings, and the next one is read.
  */
 import fs from 'node:fs';
+import { safeText } from '../../src/core/text';
 import type { ConnectionEvent } from '../../src/core/types';
 import { WarningCollector } from '../../src/core/warnings';
 import type { Parsed } from './fields';
@@ -45,7 +46,7 @@ export interface ReplayStats {
   malformed: number;
   /** Sysmon records of other event ids than 3. */
   skippedNotEid3: number;
-  /** Records of other providers than Sysmon, UDM events that are no connection, UDM findings, records of another format than --format asked. */
+  /** Records of other providers than Sysmon, events that are no connection (correlations), BEACONING findings, records of another format than --format asked. */
   skippedOther: number;
   unreadableFiles: number;
   /** Events whose time is earlier than an event before them in the same file (Sysmon batches its events). */
@@ -81,8 +82,9 @@ function malformedRecord(report: ReplayReport, opts: ReplayOptions, f: FileState
   report.stats.malformed += 1;
   f.listed += 1;
   const max = opts.maxWarningsPerFile ?? 20;
-  if (f.listed <= max) report.warnings.add('replay-malformed-record', `${f.file}:${line}: ${reason}`);
-  else report.warnings.add('replay-malformed-record', `${f.file}: more malformed records after the first ${max} (each is counted in stats.malformed)`);
+  // A reason may quote the record (JSON.parse does): the record is hostile text, so make it safe.
+  if (f.listed <= max) report.warnings.add('replay-malformed-record', `${safeText(f.file, 1024)}:${line}: ${safeText(reason, 200)}`);
+  else report.warnings.add('replay-malformed-record', `${safeText(f.file, 1024)}: more malformed records after the first ${max} (each is counted in stats.malformed)`);
 }
 
 function account(report: ReplayReport, parsed: Parsed, format: ReplayFormat | null): void {
@@ -121,7 +123,8 @@ function* handle(items: JsonItem[], f: FileState, opts: ReplayOptions, report: R
 }
 
 async function* readFile(file: string, opts: ReplayOptions, report: ReplayReport): AsyncGenerator<ReplayRecord> {
-  const fh = await fs.promises.open(file, 'r');
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer. It changes nothing for regular files.
+  const fh = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   try {
     // A FIFO or a device would never end (or block): replay reads regular files only.
     if (!(await fh.stat()).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
@@ -157,7 +160,7 @@ async function* readFile(file: string, opts: ReplayOptions, report: ReplayReport
     // An empty result must mean "nothing there", not "a file this reader does not understand".
     if (!opts.signal?.aborted && (state?.records ?? 0) === 0) {
       const what = state?.container === 'xml' ? 'no <Event> record (is it Sysmon XML or syslog?)' : state ? 'no JSON record' : 'the file is empty';
-      report.warnings.add('replay-no-records', `${file}: ${what}`);
+      report.warnings.add('replay-no-records', `${safeText(file, 1024)}: ${what}`);
     }
   } finally {
     await fh.close();
@@ -178,7 +181,7 @@ export async function* readRecords(files: readonly string[], opts: ReplayOptions
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       report.stats.unreadableFiles += 1;
-      report.warnings.add('replay-file-unreadable', `${file}: ${e.code ?? 'error'}: ${e.message}`);
+      report.warnings.add('replay-file-unreadable', `${safeText(file, 1024)}: ${e.code ?? 'error'}: ${safeText(e.message, 300)}`);
     }
   }
 }

@@ -18,6 +18,8 @@ export class JsonDocumentScanner {
   private inString = false;
   private escaped = false;
   private garbage = false;
+  private garbageText = '';
+  private garbageLine = 0;
   private mode: Mode = 'top';
   private expectKey = false;
   private inKey = false;
@@ -46,10 +48,14 @@ export class JsonDocumentScanner {
       }
       if (c === '\n') {
         this.line += 1;
-        this.garbage = false;
+        if (this.garbage) this.garbageDone();
         continue;
       }
-      if (this.garbage || c === ' ' || c === '\t' || c === '\r') continue;
+      if (this.garbage) {
+        if (this.garbageText.length < 32) this.garbageText += c;
+        continue;
+      }
+      if (c === ' ' || c === '\t' || c === '\r') continue;
       if (c === '"') {
         this.inString = true;
         if (this.depth === 1 && this.expectKey && this.mode !== 'array') {
@@ -94,12 +100,20 @@ export class JsonDocumentScanner {
 
   end(): JsonItem[] {
     this.out = [];
+    if (this.garbage) this.garbageDone();
     if (this.depth > 0 || this.inString) {
       this.out.push({ kind: 'malformed', line: this.capturing ? this.capLine : this.line, reason: 'JSON cut short at end of file' });
     }
     this.capturing = false;
     this.cap = '';
     return this.out;
+  }
+
+  /** Text outside any JSON value: evtx_dump's "Record N" headers between records are expected, the rest is not. */
+  private garbageDone(): void {
+    this.garbage = false;
+    if (!/^Record \d+\s*$/.test(this.garbageText)) this.out.push({ kind: 'malformed', line: this.garbageLine, reason: 'not JSON' });
+    this.garbageText = '';
   }
 
   private stringChar(chunk: string, i: number, c: string): number {
@@ -128,6 +142,8 @@ export class JsonDocumentScanner {
         this.mode = 'doc';
         this.capturing = false;
         this.cap = '';
+        // A new document: forget the host of the one before until this one's host is read.
+        this.out.push({ kind: 'header', host: undefined, line: this.line });
       } else this.mode = 'record';
     }
   }
@@ -140,8 +156,9 @@ export class JsonDocumentScanner {
         this.startCapture('record', i);
       } else if (c === '[') this.mode = 'array';
       else {
-        this.out.push({ kind: 'malformed', line: this.line, reason: 'not JSON' });
         this.garbage = true;
+        this.garbageText = c;
+        this.garbageLine = this.line;
       }
       return;
     }

@@ -1,15 +1,14 @@
 /**
  * Sysmon Event ID 3 (network connection) records, Windows and Linux, to ConnectionEvent (pure).
- * Shapes: event XML (wevtutil / Get-WinEvent ToXml, Sysmon for Linux's syslog payload), NXLog's
- * flat JSON (im_msvistalog + to_json: EventData fields at the top, Hostname, SourceName), Winlogbeat
- * (winlog.event_data, winlog.computer_name, winlog.provider_name), and the Azure Log Analytics /
- * Sentinel export (Computer, EventID, EventData as an XML or JSON string). Field names and meaning:
+ * Here: event XML (wevtutil / Get-WinEvent ToXml, Sysmon for Linux's syslog payload) and the
+ * mapping of a SysmonRecord, whatever its shape, to a ConnectionEvent; the JSON shapes are read in
+ * sysmon-json.ts. Field names and meaning:
  * the Sysmon manifest's NetworkConnect template (UtcTime, ProcessGuid, ProcessId, Image, User,
  * Protocol, Initiated, SourceIp, SourcePort, DestinationIp, DestinationPort).
  */
 import { canonicalIp } from '../../src/core/ip';
 import type { ConnectionEvent, EventOs, ProcessInfo } from '../../src/core/types';
-import { baseName, bool, eventTime, int, isObject, malformed, osFromPath, type Parsed, pick, text } from './fields';
+import { baseName, bool, eventTime, int, malformed, osFromPath, type Parsed } from './fields';
 
 export interface SysmonRecord {
   eventId: number | undefined;
@@ -64,45 +63,6 @@ export function sysmonFromXml(xml: string): SysmonRecord | string {
     computer: tag(xml, 'Computer'),
     systemTime: attr(xml, 'TimeCreated', 'SystemTime'),
     data: xmlData(xml),
-  };
-}
-
-function scalars(obj: Record<string, unknown>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(obj)) {
-    const t = text(v);
-    if (t !== '') out[k] = t;
-  }
-  return out;
-}
-
-/** EventData given as an object, an XML string, or a JSON string (exports differ). */
-function eventData(v: unknown): Record<string, string> {
-  if (isObject(v)) return scalars(v);
-  const t = text(v);
-  if (t.startsWith('<')) return xmlData(t);
-  if (t.startsWith('{')) {
-    try {
-      const parsed: unknown = JSON.parse(t);
-      return isObject(parsed) ? scalars(parsed) : {};
-    } catch {
-      return {};
-    }
-  }
-  return {};
-}
-
-/** A JSON Sysmon record in any of the shapes above, or null when the object carries no event id. */
-export function sysmonFromJson(obj: Record<string, unknown>): SysmonRecord | null {
-  const id = pick(obj, 'EventID', 'EventId', 'event_id', 'winlog.event_id', 'event.code');
-  if (id === undefined) return null;
-  const nested = pick(obj, 'winlog.event_data', 'event_data', 'EventData');
-  return {
-    eventId: int(id),
-    provider: text(pick(obj, 'winlog.provider_name', 'SourceName', 'ProviderName', 'Provider', 'EventSourceName', 'Source', 'Channel', 'winlog.channel', 'EventLog')),
-    computer: text(pick(obj, 'winlog.computer_name', 'Computer', 'Hostname', 'host.name', 'computer_name')),
-    systemTime: text(pick(obj, 'TimeCreated', 'TimeGenerated', '@timestamp', 'EventTime')),
-    data: { ...scalars(obj), ...eventData(nested) },
   };
 }
 

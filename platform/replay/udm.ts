@@ -91,7 +91,7 @@ export function udmToEvent(record: Record<string, unknown>): Parsed {
   if (netns !== '') event.netns = netns;
   const process = processOf(principal, additional);
   if (process) event.process = process;
-  const host = text(principal.hostname);
+  const host = text(pick(principal, 'hostname', 'asset.hostname'));
   if (host !== '') event.host = host;
   const os = PLATFORMS[text(principal.platform).toUpperCase()] ?? (process?.exe ? osFromPath(process.exe) : undefined);
   if (os) event.os = os;

@@ -43,6 +43,18 @@ describe('replay: brokerwatch JSON', () => {
     }
   });
 
+  it('reads scan documents compacted to one line each (jq -c), each keyed by its own host', async () => {
+    const file = path.join(dir, 'scans.jsonl');
+    const linux = { ...scanReport([{ ...MQTT_TLS, direction: 'outbound', verdict: { ...VERDICT } }]), host: LINUX_HOST };
+    const windows = scanReport([{ ...STOMP_IPV6_WINDOWS, direction: 'outbound', verdict: { ...VERDICT } }]);
+    fs.writeFileSync(file, `${JSON.stringify(linux)}\n${JSON.stringify(windows)}\n`);
+    const { records, source } = await replay([file]);
+    assert.deepEqual(records.map((r) => [r.line, r.event.host, r.event.os, r.event.destination.port]), [
+      [1, 'sensor-01.example.net', 'linux', 8883], [2, 'WS-0042', 'windows', 61613],
+    ]);
+    assert.equal(source.stats.malformed, 0);
+  });
+
   it('reads JSON lines of ConnectionEvents, checks every field again, and keeps hostile strings as data', async () => {
     const hostile = { ...MQTT_TLS, process: { ...MQTT_TLS.process, pid: 1, cmdline: 'a\u0000b\u001b[31m"\\\u2028' } };
     const badPort = { ...MQTT_TLS, destination: { ip: '198.51.100.7', port: 70000 } };
@@ -69,14 +81,15 @@ describe('replay: brokerwatch JSON', () => {
 });
 
 describe('replay: OCSF lines of the file sink (format: ocsf)', () => {
-  it('reads back Network Activity records with every field the formatter writes; findings and correlations are skipped', async () => {
+  it('reads back Network Activity records with every field the formatter writes, and a finding as its connection', async () => {
     const linux = createOcsfFormatter(LINUX_HOST, { version: '0.1.0', now: () => new Date('2025-11-03T12:00:00Z') });
     const windows = createOcsfFormatter(WINDOWS_HOST, { version: '0.1.0' });
     const file = path.join(dir, 'ocsf.jsonl');
     const deleted = { ...MQTT_TLS, process: { ...MQTT_TLS.process, pid: 4242, exeDeleted: true } };
+    const beacon = { ...DET0002_FINDING, id: 'b1', rules: ['PUBSUB-EXTERNAL', 'BEACONING'] };
     fs.writeFileSync(file, [
       linux.connection({ ...deleted, verdict: { ...VERDICT, protocol: 'MQTT', tls: true } }), linux.finding(DET0002_FINDING),
-      linux.correlation(WINDOW_CORRELATION), windows.connection(STOMP_IPV6_WINDOWS), linux.connection(TIME_WAIT_NO_OWNER),
+      linux.correlation(WINDOW_CORRELATION), linux.finding(beacon), windows.connection(STOMP_IPV6_WINDOWS), linux.connection(TIME_WAIT_NO_OWNER),
     ].map((r) => toJsonLine(r)).join('\n'));
     const { records, source } = await replay([file], { format: 'jsonl' });
     const { argv: _argv, ...mqttProcess } = deleted.process;
@@ -84,6 +97,11 @@ describe('replay: OCSF lines of the file sink (format: ocsf)', () => {
     const { uid: _socketUid, ...mqtt } = deleted;
     assert.deepEqual(records.map((r) => r.event), [
       { ...mqtt, process: mqttProcess, direction: 'outbound', host: 'sensor-01.example.net', os: 'linux' },
+      {
+        // The finding's connection: its evidence's endpoints, the actor process, the finding time; the adapter is not in a finding.
+        time: DET0002_FINDING.time, adapter: 'ocsf', transport: 'tcp', family: 4, state: 'ESTABLISHED', source: DET0002_FINDING.source,
+        destination: DET0002_FINDING.destination, direction: 'outbound', process: DET0002_FINDING.process ?? undefined, host: 'sensor-01.example.net', os: 'linux',
+      },
       {
         ...STOMP_IPV6_WINDOWS, time: '2025-11-03T09:16:00.500Z', direction: 'outbound', host: 'WS-0042', os: 'windows',
         process: { ...STOMP_IPV6_WINDOWS.process, pid: 7312 },
@@ -93,7 +111,7 @@ describe('replay: OCSF lines of the file sink (format: ocsf)', () => {
         destination: { ip: '198.51.100.9', port: 5672 }, direction: 'outbound', host: 'sensor-01.example.net', os: 'linux',
       },
     ]);
-    assert.equal(source.stats.skippedOther, 2);
-    assert.deepEqual(source.stats.byFormat, { sysmon: 0, udm: 0, jsonl: 3 });
+    assert.equal(source.stats.skippedOther, 2, 'the correlation and the BEACONING finding');
+    assert.deepEqual(source.stats.byFormat, { sysmon: 0, udm: 0, jsonl: 4 });
   });
 });

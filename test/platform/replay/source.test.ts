@@ -64,3 +64,50 @@ describe('ReplaySource encodings', () => {
     }
   });
 });
+
+describe('ReplaySource refuses what is not a regular file', () => {
+  it('a FIFO is reported (without waiting for a writer) and the next file is read', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { execFileSync } = await import('node:child_process');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-replay-fifo-'));
+    try {
+      const fifo = path.join(dir, 'pipe');
+      execFileSync('mkfifo', [fifo]);
+      const seen: ConnectionEvent[] = [];
+      const source = new ReplaySource([fifo, dir, fixture('sysmon-windows-xml', 'event.xml')]);
+      await source.start((e) => seen.push(e));
+      assert.equal(seen.length, 1);
+      assert.equal(source.stats.unreadableFiles, 2);
+      assert.deepEqual(source.warnings().map((w) => w.message.replace(dir, 'DIR')), ['DIR/pipe: ENOTREG: not a regular file', 'DIR: ENOTREG: not a regular file']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ReplaySource warnings stay bounded', () => {
+  it('lists the first malformed records of a file one by one and folds the rest into one counted warning', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-replay-many-'));
+    try {
+      const file = path.join(dir, 'bad.jsonl');
+      fs.writeFileSync(file, `${'{"EventID": "3", "Protocol": "tcp"}\n'.repeat(500)}`);
+      const source = new ReplaySource([file], { maxWarningsPerFile: 3 });
+      await source.start(() => undefined);
+      const warnings = source.warnings();
+      assert.equal(source.stats.malformed, 500);
+      assert.deepEqual(warnings.map((w) => [w.message.slice(file.length), w.count]), [
+        [':1: no UtcTime or event time with a time zone', 1],
+        [':2: no UtcTime or event time with a time zone', 1],
+        [':3: no UtcTime or event time with a time zone', 1],
+        [': more malformed records after the first 3 (each is counted in stats.malformed)', 497],
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -44,7 +44,7 @@ async function generate(file: string, count: number, make: (i: number) => string
 
 async function replayInChild(format: string, file: string): Promise<{ events: number; ordered: boolean; peakHeapMiB: number; stats: Record<string, unknown>; warnings: Array<{ message: string; count: number }> }> {
   const script = path.join(__dirname, 'replay-count.ts');
-  const { stdout } = await run(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', script, format, file], { maxBuffer: 1 << 20 });
+  const { stdout } = await run(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', script, format, file], { maxBuffer: 1 << 20, timeout: 300_000 });
   return JSON.parse(stdout) as never;
 }
 

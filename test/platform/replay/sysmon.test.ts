@@ -151,3 +151,54 @@ describe('replay: what is not Sysmon Event ID 3', () => {
     }
   });
 });
+
+describe('replay: event XML as JSON (evtx_dump, xmltodict)', () => {
+  it('reads evtx_dump -o json ("Record N" headers) and -o jsonl alike', async () => {
+    for (const name of ['evtx_dump.json', 'evtx_dump.jsonl']) {
+      const { records, source } = await replay([fixture('sysmon-evtx-dump', name)]);
+      assert.deepEqual(records.map((r) => [r.event.time, r.event.host, r.event.os, r.event.direction, r.event.destination.ip, r.event.destination.port, r.event.process?.pid]), [
+        ['2017-04-28T22:12:22.557Z', 'rfsH.lab.local', 'windows', 'outbound', '198.51.100.150', 443, 13220],
+        ['2017-04-28T22:12:25.001Z', 'rfsH.lab.local', 'windows', 'outbound', '198.51.100.7', 1883, 13220],
+        ['2017-04-28T22:12:26.001Z', 'rfsH.lab.local', 'windows', 'inbound', '198.51.100.9', 51000, 13220],
+      ], name);
+      assert.deepEqual(source.warnings(), [], name);
+    }
+  });
+
+  it('reads the xmltodict shape (Data as a list of @Name / #text)', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-replay-xmltodict-'));
+    try {
+      const file = path.join(dir, 'x.jsonl');
+      const data = { UtcTime: '2026-01-01 00:00:01.000', ProcessId: '7', Image: '/usr/bin/mosquitto_pub', Protocol: 'tcp', Initiated: 'true', SourceIp: '10.0.0.1', SourcePort: '40000', DestinationIp: '::ffff:198.51.100.3', DestinationPort: '1883' };
+      fs.writeFileSync(file, `${JSON.stringify({ Event: { System: { Provider: { '@Name': 'Linux-Sysmon' }, EventID: '3', Computer: 'lx' }, EventData: { Data: Object.entries(data).map(([k, v]) => ({ '@Name': k, '#text': v })) } } })}\n`);
+      const { records } = await replay([file]);
+      assert.deepEqual(records.map((r) => [r.event.host, r.event.os, r.event.destination.ip, r.event.process?.name]), [['lx', 'linux', '198.51.100.3', 'mosquitto_pub']]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('replay: journald JSON', () => {
+  it('reads Sysmon for Linux records from journalctl -o json (the event XML in MESSAGE)', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-replay-journal-'));
+    try {
+      const lines = fs.readFileSync(fixture('sysmon-linux-syslog', 'syslog'), 'utf8').split('\n').filter((l) => l.includes(' sysmon: '));
+      const file = path.join(dir, 'journal.jsonl');
+      fs.writeFileSync(file, lines.map((l) => JSON.stringify({ _HOSTNAME: 'ip-10-31-60-25', SYSLOG_IDENTIFIER: 'sysmon', MESSAGE: l.slice(l.indexOf('<Event')) })).join('\n'));
+      const fromJournal = await replay([file]);
+      const fromSyslog = await replay([fixture('sysmon-linux-syslog', 'syslog')]);
+      assert.equal(fromJournal.records.length, 2);
+      assert.deepEqual(fromJournal.records.map((r) => r.event), fromSyslog.records.map((r) => r.event));
+      assert.equal(fromJournal.source.stats.skippedNotEid3, 3);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -114,3 +114,15 @@ describe('replay: UDM', () => {
     ]);
   });
 });
+
+describe('replay: warnings are safe to print', () => {
+  it('a record quoted in a reason cannot carry terminal escapes into the warning', async () => {
+    const file = path.join(dir, 'escape.jsonl');
+    fs.writeFileSync(file, '{"metadata": \u001b[2J\u001b]0;owned\u0007 }\n');
+    const { source } = await replay([file]);
+    const [w] = source.warnings();
+    assert.equal(source.stats.malformed, 1);
+    assert.match(w?.message ?? '', /escape\.jsonl:1: not valid JSON/);
+    assert.doesNotMatch(w?.message ?? '', /[\u0000-\u001f]/);
+  });
+});
