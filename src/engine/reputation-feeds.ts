@@ -61,10 +61,15 @@ export class ReputationFeeds {
     await Promise.all(this.feeds.map((f) => this.load(f)));
   }
 
-  /** Points the feeds at the reputation list of freshly compiled rules and fills it with the last good entries. */
-  attach(list: AddressList): void {
-    this.target = list;
+  /** Fills a reputation list with the last good entries (freshly compiled rules, not yet in force). */
+  fill(list: AddressList): void {
     for (const f of this.feeds) list.setFeed(f.source, f.list, this.label(f));
+  }
+
+  /** Fills the list of the rules in force and keeps it up to date at every refresh. */
+  attach(list: AddressList): void {
+    this.fill(list);
+    this.target = list;
   }
 
   /** Starts the refresh timers (the daemon). */

@@ -15,6 +15,7 @@ import type { HostFacts } from '../core/types';
 import { WarningCollector } from '../core/warnings';
 import type { fetchFeed } from './feed-fetch';
 import { ReputationFeeds } from './reputation-feeds';
+import { groupFindings } from '../format/groups';
 import type { ScanReport } from '../format/report';
 
 export interface ScanOptions {
@@ -29,7 +30,7 @@ export interface ScanOptions {
 }
 
 export async function scanHost(opts: ScanOptions): Promise<ScanReport> {
-  const { config, files } = loadConfig(opts.configFiles);
+  const { config, files, notices } = loadConfig(opts.configFiles);
   const rules = compileRules(config, opts.includeLoopback ? { includeLoopback: true } : {});
   const warn = new WarningCollector();
   if (config.brokerReputationFeeds.length > 0) {
@@ -41,6 +42,7 @@ export async function scanHost(opts: ScanOptions): Promise<ScanReport> {
   }
   const [hostInfo, nameFailures] = await Promise.all([(opts.host ?? hostFacts)(), resolveBrokerNames(rules, opts.resolver ?? systemResolver)]);
   for (const f of nameFailures) warn.add('broker-unresolved', f);
+  for (const n of notices) warn.add('config-deprecated', n);
 
   const adapterName = opts.adapter ?? config.adapter;
   const source = createSource(adapterName, {
@@ -70,6 +72,7 @@ export async function scanHost(opts: ScanOptions): Promise<ScanReport> {
     summary: analysis.counts,
     connections: analysis.connections,
     findings: analysis.findings,
+    groups: groupFindings(analysis.findings),
     correlations: analysis.correlations,
   };
   return report;
