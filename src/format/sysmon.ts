@@ -102,13 +102,15 @@ interface Parts {
   socketUid: number | undefined;
   ruleName: string;
   id: string;
+  /** The host the event names (replayed records), else this agent's host. */
+  eventHost: string | undefined;
 }
 
 function record(p: Parts, host: HostFacts, options: SysmonOptions): SysmonRecord {
   const f = new TextFields();
   const proc = p.process ?? undefined;
   const image = f.text(proc?.exe ?? proc?.name, FIELD_LIMITS.path, 'Image') ?? '<unknown process>';
-  const hostname = f.text(host.hostname, FIELD_LIMITS.hostname, 'Hostname') ?? '-';
+  const hostname = f.text(p.eventHost ?? host.hostname, FIELD_LIMITS.hostname, 'Hostname') ?? '-';
   const rule = f.text(p.ruleName, RULE_NAME_LIMIT, 'RuleName') ?? '-';
   // IPv4-mapped IPv6 is written as the IPv4 it carries (as in UDM): the SIEM's private-range checks see the peer.
   const sourceIp = udmIp(p.source.ip) ?? p.source.ip;
@@ -116,7 +118,8 @@ function record(p: Parts, host: HostFacts, options: SysmonOptions): SysmonRecord
   const data: [string, string][] = [
     ['RuleName', rule],
     ['UtcTime', utcTime(p.time)],
-    ...(proc ? [['ProcessGuid', processGuid(host, proc)], ['ProcessId', String(proc.pid)]] as [string, string][] : []),
+    // A GUID the event already carries (a replayed Sysmon record) is kept; else one is derived.
+    ...(proc ? [['ProcessGuid', proc.guid ?? processGuid(host, proc)], ['ProcessId', String(proc.pid)]] as [string, string][] : []),
     ['Image', image],
     ['User', f.text(userName(proc, p.socketUid), FIELD_LIMITS.user, 'User') ?? '-'],
     ['Protocol', p.transport],
@@ -170,13 +173,13 @@ export function connectionToSysmon(e: ConnectionEvent, host: HostFacts, options:
   const socketKey = e.inode !== undefined && e.inode > 0 ? `inode:${e.inode}` : e.process?.startTime !== undefined ? `start:${e.process.startTime}` : '';
   const id = logId(['brokerwatch/sysmon-connection/v1', host.hostname, host.assetId ?? '', e.adapter, e.netns ?? '', e.transport, e.process?.pid ?? '',
     e.source.ip, e.source.port, e.destination.ip, e.destination.port, socketKey]);
-  return record({ time: e.time, transport: e.transport, source: e.source, destination: e.destination, process: e.process, socketUid: e.uid, ruleName: '-', id }, host, options);
+  return record({ time: e.time, transport: e.transport, source: e.source, destination: e.destination, process: e.process, socketUid: e.uid, ruleName: '-', id, eventHost: e.host }, host, options);
 }
 
 /** A finding: the connection's record with the finding in RuleName. */
 export function findingToSysmon(f: Finding, host: HostFacts, options: SysmonOptions): SysmonRecord {
   const id = logId(['brokerwatch/sysmon-finding/v1', host.hostname, host.assetId ?? '', f.id]);
-  return record({ time: f.time, transport: f.transport, source: f.source, destination: f.destination, process: f.process, socketUid: undefined, ruleName: findingRuleName(f), id }, host, options);
+  return record({ time: f.time, transport: f.transport, source: f.source, destination: f.destination, process: f.process, socketUid: undefined, ruleName: findingRuleName(f), id, eventHost: f.host }, host, options);
 }
 
 /** A formatter for the daemon. Correlations have no Sysmon form (see the header): null, nothing is sent. */

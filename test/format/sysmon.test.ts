@@ -11,6 +11,7 @@ import { toJsonLine } from '../../src/format/jsonline';
 import { connectionToSysmon, createSysmonFormatter, findingRuleName, findingToSysmon, processGuid, type SysmonRecord } from '../../src/format/sysmon';
 import { defaultIdOf, defaultIsFinding } from '../../src/sinks/delivery';
 import { syslogSeverity } from '../../src/sinks/forwarder/syslog';
+import { parseJsonRecord } from '../../platform/replay/parse';
 import * as cases from './udm-cases';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'sysmon');
@@ -126,4 +127,24 @@ test('the formatter has no record for a correlation (it would count as a connect
   const f = createSysmonFormatter(cases.LINUX_HOST, OPTS);
   assert.equal(f.correlation(), null);
   assert.equal(f.finding(cases.DET0002_FINDING).EventID, 3);
+});
+
+test('round trip: a sysmon line read back by the replay parser is the same connection', () => {
+  for (const [e, host] of [[cases.MQTT_TLS, cases.LINUX_HOST], [cases.STOMP_IPV6_WINDOWS, cases.WINDOWS_HOST]] as const) {
+    const line = toJsonLine(connectionToSysmon(e, host, OPTS));
+    const { format, parsed } = parseJsonRecord(line, 'auto');
+    assert.equal(format, 'sysmon', 'recognised as a Sysmon record');
+    assert.equal(parsed.kind, 'event', JSON.stringify(parsed));
+    if (parsed.kind !== 'event') continue;
+    const back = parsed.event;
+    assert.equal(back.time, new Date(e.time).toISOString());
+    assert.deepEqual([back.transport, back.source, back.destination, back.direction], [e.transport, e.source, e.destination, 'outbound']);
+    assert.deepEqual([back.process?.pid, back.process?.exe, back.process?.user], [e.process?.pid, e.process?.exe, e.process?.user]);
+    assert.equal(back.process?.guid, processGuid(host, e.process!));
+    assert.equal(back.host, host.hostname);
+    // And written again from what was read, the guid and host are kept.
+    const again = connectionToSysmon(back, cases.MAC_HOST, OPTS);
+    assert.equal(again.ProcessGuid, back.process?.guid);
+    assert.equal(again.Hostname, host.hostname);
+  }
 });
