@@ -90,7 +90,7 @@ test('the seed tests on their own ports (real mosquitto, the default capture): a
 test('procfs polling, its own listeners, ports chosen by the caller: all three detected', async (t) => {
   const ns = freshNamespace(t);
   if (!ns) return;
-  const r = await selftest(ns, ['--json', '--own-listeners', '--mqtt-port', '11883', '--xmpp-port', '15222', '--config', config('procfs.yaml', 'capture: procfs\npollInterval: 200ms\n')]);
+  const r = await selftest(ns, ['--json', '--own-listeners', '--mqtt-port', '11883', '--xmpp-port', '15222', '--config', config('procfs.yaml', 'adapter: procfs\npollInterval: 200ms\n')]);
   assert.equal(r.code, 0, `exit 0: ${r.stderr}\n${r.stdout}`);
   const report = JSON.parse(r.stdout) as SelftestReport;
   assert.equal(report.capture.source, 'procfs');
