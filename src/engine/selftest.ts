@@ -87,21 +87,21 @@ const systemData = (): string => `host=${os.hostname()} os=${os.type()} ${os.rel
 export const SELFTESTS: readonly TestSpec[] = [
   {
     name: 'MQTT C2 publish simulation',
-    expected: "Network connection from mosquitto_pub to 127.0.0.1:1883. Process creation event for mosquitto_pub with topic name 'c2/beacon' and system data in the message payload.",
+    expected: "Sysmon for Linux Event ID 3: Network connection from mosquitto_pub to 127.0.0.1:1883. Process creation event for mosquitto_pub with topic name 'c2/beacon' and system data in the message payload.",
     tool: 'mosquitto_pub', pkg: 'mosquitto-clients', port: 'mqtt',
     args: (port) => ['-h', '127.0.0.1', '-p', String(port), '-t', 'c2/beacon', '-i', 'brokerwatch-selftest-pub', '-l'],
     stdin: '',
   },
   {
     name: 'XMPP C2 connection simulation',
-    expected: 'Network connection from nc to 127.0.0.1:5222. Process creation event for nc with XMPP XML stanza in piped input.',
+    expected: 'Sysmon for Linux Event ID 3: Network connection from nc to 127.0.0.1:5222. Process creation event for nc with XMPP XML stanza in piped input.',
     tool: 'nc', pkg: 'netcat-openbsd', port: 'xmpp',
     args: (port) => ['127.0.0.1', String(port)],
     stdin: "<?xml version='1.0'?><stream:stream to='c2.example.com' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>\n",
   },
   {
     name: 'MQTT subscribe for commands simulation',
-    expected: "Network connection from mosquitto_sub to 127.0.0.1:1883. Long-lived connection (up to 10 seconds) as the client waits for messages on the 'c2/commands/#' wildcard topic.",
+    expected: "Sysmon for Linux Event ID 3: Network connection from mosquitto_sub to 127.0.0.1:1883. Long-lived connection (up to 10 seconds) as the client waits for messages on the 'c2/commands/#' wildcard topic.",
     tool: 'mosquitto_sub', pkg: 'mosquitto-clients', port: 'mqtt',
     args: (port) => ['-h', '127.0.0.1', '-p', String(port), '-t', 'c2/commands/#', '-i', 'brokerwatch-selftest-sub', '-W', '10'],
     stdin: '',
