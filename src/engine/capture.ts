@@ -76,8 +76,9 @@ export class Capture implements Source {
     let streamFailure: string | null = null;
     if (plan.stream) {
       const stream = plan.stream;
+      let source: Source | null = null;
       try {
-        const source = this.build(stream, (up, reason) => this.streamStatus(stream, up, reason));
+        source = this.build(stream, (up, reason) => this.streamStatus(stream, up, reason));
         await source.start(emit);
         this.sources.push(source);
         this.status.active = source.name;
@@ -85,19 +86,24 @@ export class Capture implements Source {
         return;
       } catch (err) {
         streamFailure = reasonOf(err);
-        this.status.fallbacks.push(`${stream}: ${streamFailure}`);
-        this.log.warn(`${title(stream)} capture unavailable (${streamFailure}); falling back to ${plan.poll} polling ${every} - connections shorter than that may be missed`);
+        await source?.close().catch(() => undefined);
       }
     }
     try {
-      await this.startPoller();
+      await this.startPoller(streamFailure === null);
     } catch (err) {
       if (streamFailure === null) throw err instanceof AdapterUnavailableError ? err : new AdapterUnavailableError(plan.poll, why(err));
       throw new AdapterUnavailableError(plan.stream as string, `${streamFailure}; and its fallback, ${plan.poll}: ${reasonOf(err)}`);
     }
+    if (plan.stream && streamFailure !== null) {
+      // Said once the fallback runs: a fallback that cannot start either is one error line, not a warning and then a failure.
+      this.status.fallbacks.unshift(`${plan.stream}: ${streamFailure}`);
+      this.log.warn(`${title(plan.stream)} capture unavailable (${streamFailure}); falling back to ${plan.poll} polling ${every} - connections shorter than that may be missed`);
+    }
   }
 
-  private async startPoller(): Promise<void> {
+  /** Starts the polling adapter (at start, or while the stream is down); `announce`: log which runs. */
+  private async startPoller(announce = false): Promise<void> {
     if (this.poller || !this.emit || !this.plan) return;
     const poller = this.build(this.plan.poll);
     this.poller = poller;
@@ -109,10 +115,8 @@ export class Capture implements Source {
       throw err;
     }
     this.sources.push(poller);
-    if (this.status.active === 'none') {
-      this.status.active = poller.name;
-      if (!this.status.fallbacks.length) this.log.info(`capturing with ${poller.name} polling every ${this.config.pollInterval / 1000}s`);
-    }
+    if (this.status.active === 'none') this.status.active = poller.name;
+    if (announce) this.log.info(`capturing with ${poller.name} polling every ${this.config.pollInterval / 1000}s`);
   }
 
   /** Called by the streaming source when it dies (up=false) or is back (up=true). */
