@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../config/embedded';
+import { writeFileAtomicSync } from '../core/safe-fs';
 
 export interface CliIO {
   stdout(text: string): void;
@@ -22,14 +23,10 @@ export function version(): string {
   }
 }
 
-/** Writes a file whole or not at all (temp file + rename), so a reader never sees half a report. */
+/**
+ * Writes a file whole or not at all, so a reader never sees half a report: a random temp name in
+ * the checked target folder, no links followed, then rename (src/core/safe-fs.ts).
+ */
 export function writeFileAtomic(file: string, text: string): void {
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, text, { mode: 0o640 });
-  try {
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeFileAtomicSync(file, text, 0o640, 'the report (--output)');
 }
