@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { packageRoot } from '../config/embedded';
 import { writeFileAtomicSync } from '../core/safe-fs';
+
+export { version } from '../config/embedded';
 
 export interface CliIO {
   stdout(text: string): void;
@@ -15,13 +15,6 @@ export const processIO: CliIO = {
 
 export const EXIT = { ok: 0, findings: 1, error: 2 } as const;
 
-export function version(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0-unknown';
-  }
-}
 
 /**
  * Writes a file whole or not at all, so a reader never sees half a report: a random temp name in

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomicSync } from '../core/safe-fs';
-import type { Logger } from './log';
+import type { Logger } from '../core/logger';
 
 export const WATCHDOG_STATE_FILE = 'watchdog-exits.json';
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import type winston from 'winston';
 import { checkFolder, ensureFolder, FLAGS, openSafeSync, UnsafePathError, writeFileAtomicSync } from '../../src/core/safe-fs';
 import { createLogger } from '../../src/service/log';
 import { FileSink } from '../../src/sinks/file';
@@ -48,7 +49,7 @@ test('the log file is written and rotated (live file keeps its name, FILE.1... o
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-log-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'sub', 'agent.log');
-  const log = createLogger({ level: 'info', file, console: false, maxSize: 200, maxFiles: 3 });
+  const log = createLogger({ level: 'info', file, console: false, maxSize: 200, maxFiles: 3 }) as unknown as winston.Logger;
   for (let i = 0; i < 12; i++) log.info(`line ${i} ${'x'.repeat(40)}`);
   await new Promise<void>((resolve) => {
     log.on('finish', resolve);
