@@ -5,7 +5,8 @@
  *   finding-<seq>.seg, telemetry-<seq>.seg   append-only segments, one entry per line (spool-format.ts)
  *   state.json                               the committed position of each lane, replaced atomically
  *                                            (write state.json.tmp, then rename over state.json)
- *   lock                                     the pid of the agent using the spool
+ *   lock                                     held with flock(2) by the agent using the spool (the kernel
+ *                                            drops it when the process ends: no stale lock after a crash)
  *
  * Two lanes, findings and telemetry, so that a full spool can drop the oldest telemetry - a whole
  * segment at a time - without touching a finding, and so findings are delivered first after an
@@ -14,8 +15,10 @@
  * is at-least-once and duplicates carry the same product_log_id.
  *
  * Crash safety: state.json is never partly written (rename is atomic); a segment's torn tail (a
- * write cut by kill -9, a power loss) fails its checksum and is cut off at start-up. Segments before
- * the committed one are deleted at start-up too (a crash between commit and unlink).
+ * write cut by kill -9, a power loss) fails its checksum and is cut off at start-up. Start-up never
+ * deletes a segment because state.json says it was delivered: a segment older than the saved position
+ * (a crash between saving and unlinking, or a wrong state.json) is delivered again - duplicates, never
+ * a loss - and the log says so. Odd files under segment names are skipped (recovery.ts).
  *
  * fsync (the price of durability against power loss, not against kill -9: written bytes are in the
  * kernel's page cache and survive the process):
@@ -33,13 +36,16 @@
  */
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { type HeldLock, lockFile } from '../../core/file-lock';
+import { ensureFolder, FLAGS, openSafe } from '../../core/safe-fs';
 import type { Logger } from '../../core/logger';
 import type { SpoolConfig } from '../../config/spool';
 import type { SpooledLine, SpoolItem } from '../delivery';
 import {
-  after, type Lane, LANES, type Position, readAt, readState, releaseLock, SEGMENT_RE, segmentName, syncFolder, TailCache, takeLock, writeAll, writeState,
+  after, type Lane, LANES, type Position, readAt, readState, segmentName, syncFolder, TailCache, writeAll, writeState,
 } from './files';
 import { encodeEntryInto, entrySize, parseEntries, scanSegment } from './format';
+import { chooseStart, readSegmentFile, scanSpoolFolder } from './recovery';
 
 export { type SpoolConfig, spoolSchema } from '../../config/spool';
 export { listSegments, type Lane, type Position } from './files';
@@ -68,6 +74,8 @@ export interface SpoolCounters {
   appendedBytes: number;
   /** Telemetry dropped because the spool was full, since it was opened. */
   droppedTelemetry: number;
+  /** Records found at start-up behind a saved position that could not be trusted, delivered again. */
+  redelivered: number;
   /** Lines that failed their checksum (skipped) and torn-tail bytes cut at start-up. */
   corruptLines: number;
   tornBytes: number;
@@ -96,7 +104,7 @@ const OPEN_IN_THIS_PROCESS = new Set<string>();
 const PERSIST_EVERY_MS = 100;
 
 export class Spool {
-  readonly counters: SpoolCounters = { spooled: 0, committed: 0, appendedBytes: 0, droppedTelemetry: 0, corruptLines: 0, tornBytes: 0 };
+  readonly counters: SpoolCounters = { spooled: 0, committed: 0, appendedBytes: 0, droppedTelemetry: 0, redelivered: 0, corruptLines: 0, tornBytes: 0 };
   private readonly lanes: Record<Lane, LaneState>;
   private totalBytes = 0;
   private nextSeq = 1;
@@ -109,6 +117,7 @@ export class Spool {
   private overLimitLoggedAt = 0;
   private closed = false;
   private closing = false;
+  private lock: HeldLock | null = null;
 
   private constructor(private readonly o: SpoolOptions) {
     const empty = (name: Lane): LaneState => ({
@@ -122,12 +131,14 @@ export class Spool {
     const spool = new Spool({ ...o, segmentBytes: Math.max(4096, Math.min(o.segmentBytes, Math.floor(o.maxBytes / 8))) });
     const key = path.resolve(o.path);
     if (OPEN_IN_THIS_PROCESS.has(key)) throw new Error(`spool ${o.path} is already open in this process`);
-    await fsp.mkdir(o.path, { recursive: true, mode: 0o700 });
+    ensureFolder(o.path, 0o700, 'the spool');
     OPEN_IN_THIS_PROCESS.add(key);
     try {
-      await takeLock(o.path);
+      spool.lock = lockFile(path.join(o.path, 'lock'), `spool ${o.path}`);
+      if (!spool.lock.held) o.log.warn(`spool ${o.path}: not locked (no flock on ${process.platform}): make sure only one agent uses this folder`);
       await spool.recover();
     } catch (err) {
+      spool.lock?.release();
       OPEN_IN_THIS_PROCESS.delete(key);
       throw err;
     }
@@ -151,29 +162,26 @@ export class Spool {
   }
 
   private async recover(): Promise<void> {
-    const state = await readState(this.o.path, (m) => this.o.log.warn(m));
-    const names = await fsp.readdir(this.o.path);
-    const found: Record<Lane, number[]> = { finding: [], telemetry: [] };
-    for (const n of names) {
-      const m = SEGMENT_RE.exec(n);
-      if (m) found[m[1] as Lane].push(Number(m[2]));
-    }
-    const allSeqs = [...found.finding, ...found.telemetry, state.finding?.seq ?? 0, state.telemetry?.seq ?? 0];
-    this.nextSeq = Math.max(0, ...allSeqs) + 1;
-    for (const name of LANES) await this.recoverLane(this.lanes[name], found[name].sort((a, b) => a - b), state[name]);
+    const warn = (m: string) => this.o.log.warn(m);
+    const state = await readState(this.o.path, warn);
+    const { found, maxSeq } = await scanSpoolFolder(this.o.path, warn);
+    this.nextSeq = Math.max(maxSeq, state.finding?.seq ?? 0, state.telemetry?.seq ?? 0) + 1;
+    for (const name of LANES) await this.recoverLane(this.lanes[name], found[name], state[name]);
     const pending = this.pending();
     if (pending > 0) this.o.log.info(`spool ${this.o.path}: ${pending} records (${this.pending('finding')} findings) left by a previous run will be delivered`);
   }
 
   private async recoverLane(lane: LaneState, seqs: number[], saved: Position | undefined): Promise<void> {
-    const committed = saved ?? { seq: seqs[0] ?? 0, offset: 0 };
+    const warn = (m: string) => this.o.log.warn(m);
+    const segments: { seq: number; buf: Buffer }[] = [];
     for (const seq of seqs) {
+      const buf = await readSegmentFile(this.o.path, segmentName(lane.name, seq), warn);
+      if (buf) segments.push({ seq, buf });
+    }
+    const { committed, distrust } = chooseStart(segments.map((x) => x.seq), saved);
+    let offsetPastEnd = false;
+    for (const { seq, buf } of segments) {
       const file = this.file(lane.name, seq);
-      if (seq < committed.seq) {
-        await fsp.rm(file, { force: true }); // fully delivered before a crash cut the cleanup short
-        continue;
-      }
-      const buf = await fsp.readFile(file);
       const scan = scanSegment(buf, seq === committed.seq ? committed.offset : 0);
       if (scan.validEnd < buf.length) {
         await fsp.truncate(file, scan.validEnd);
@@ -184,18 +192,23 @@ export class Spool {
       this.counters.corruptLines += scan.corrupt;
       lane.segments.push({ seq, size: scan.validEnd, entries: scan.entries });
       this.totalBytes += scan.validEnd;
-      if (seq === committed.seq) lane.committedEntries = scan.entriesBefore;
+      if (seq === committed.seq) {
+        offsetPastEnd = committed.offset > scan.validEnd;
+        lane.committedEntries = offsetPastEnd ? 0 : scan.entriesBefore;
+      }
     }
     const first = lane.segments[0];
-    if (first && first.seq === committed.seq) lane.committed = { seq: committed.seq, offset: Math.min(committed.offset, first.size) };
-    else {
-      lane.committed = { seq: first?.seq ?? 0, offset: 0 };
-      lane.committedEntries = 0;
+    lane.committed = first ? { seq: first.seq, offset: first.seq === committed.seq && !offsetPastEnd ? committed.offset : 0 } : { seq: 0, offset: 0 };
+    if (!first || first.seq !== committed.seq) lane.committedEntries = 0;
+    const why = distrust ?? (offsetPastEnd && first ? `state.json says delivery reached segment ${committed.seq} offset ${committed.offset}, past its end (${first.size} bytes)` : null);
+    if (why) {
+      this.counters.redelivered += this.pending(lane.name);
+      this.o.log.warn(`spool ${this.o.path}: ${lane.name} lane: ${why}; nothing is deleted on its word: ${this.pending(lane.name)} records from segment ${first?.seq} on will be delivered again (duplicates possible, none lost)`);
     }
     lane.cursor = { ...lane.committed };
     const last = lane.segments.at(-1);
     if (!last || last.size >= this.o.segmentBytes) await this.rotate(lane);
-    else lane.fh = await fsp.open(this.file(lane.name, last.seq), 'a', 0o600);
+    else lane.fh = await openSafe(this.file(lane.name, last.seq), FLAGS.append, 0o600, 'a spool segment');
   }
 
   /** Records not yet committed, in one lane or both. */
@@ -281,7 +294,7 @@ export class Spool {
       await lane.fh.close();
     }
     const seq = this.nextSeq++;
-    lane.fh = await fsp.open(this.file(lane.name, seq), 'a', 0o600);
+    lane.fh = await openSafe(this.file(lane.name, seq), FLAGS.createExclusiveAppend, 0o600, 'a spool segment');
     lane.dirty = false;
     lane.segments.push({ seq, size: 0, entries: 0 });
     if (lane.segments.length === 1) {
@@ -524,7 +537,8 @@ export class Spool {
     while (this.persisting) await this.persisting;
     await this.writeState();
     if (this.dropLog.pending > 0) this.o.log.warn(`spool ${this.o.path}: dropped ${this.counters.droppedTelemetry} telemetry records in all because it was full`);
-    await releaseLock(this.o.path);
+    this.lock?.release();
+    this.lock = null;
     OPEN_IN_THIS_PROCESS.delete(path.resolve(this.o.path));
   }
 }
