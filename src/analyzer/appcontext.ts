@@ -33,9 +33,9 @@ export class AppContextFilter {
     return this.apps.flatMap((a) => (a.brokers ? [a.brokers] : []));
   }
 
-  /** The label of the approving entry, or null. An unknown executable path is never approved. */
+  /** The label of the approving entry, or null. An unknown or unconfirmed executable path is never approved. */
   approve(proc: ProcessInfo | undefined, protocol: string, ip: string, port: number): string | null {
-    if (!proc || proc.exe === undefined) return null;
+    if (!proc || proc.exe === undefined || proc.exeUnverified === true) return null;
     for (const app of this.apps) {
       if (!app.process.test(proc.exe)) continue;
       if (app.cmdline && !app.cmdline.test(proc.cmdline ?? '')) continue;

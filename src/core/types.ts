@@ -22,9 +22,13 @@ export interface ProcessInfo {
   /** Resolved executable path; " (deleted)" is stripped and reported in exeDeleted. */
   exe?: string;
   exeDeleted?: boolean;
+  /** exe was rebuilt from kernel path names but no file with that device and inode was found there: never approved. */
+  exeUnverified?: boolean;
   /** Arguments joined with single spaces; argv keeps them apart. */
   cmdline?: string;
   argv?: string[];
+  /** argv (and cmdline) were cut: only their beginning is known. */
+  argvTruncated?: boolean;
   uid?: number;
   user?: string;
   /** ISO 8601 start time of the process. */
