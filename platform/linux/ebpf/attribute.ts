@@ -31,6 +31,9 @@ export interface ConnectParts {
   names: string[];
   /** A path name may have been shortened at BPFTRACE_STRLEN. */
   namesCut: boolean;
+  /** The A and B lines' raw words, until the C line. */
+  argvWords?: { length: number; tail: string; words: string[] };
+  /** argv decoded from them. */
   argv?: { argv: string[]; truncated: boolean };
 }
 

@@ -39,14 +39,17 @@ export interface ConnectRecord {
 export interface SynLeftRecord { kind: 'syn-left'; sk: string; newState: string; sport: number; dport: number }
 /** One component of the connecting executable's path inside its filesystem, leaf first. `cut` when it may have been shortened. */
 export interface PathRecord { kind: 'path'; sk: string; name: string; cut: boolean }
-/** argv of the connecting image; `truncated` when the argument area was longer than captured. */
-export interface ArgvRecord { kind: 'argv'; sk: string; argv: string[]; truncated: boolean }
+/** argv of the connecting image as captured: its length, the tail word and the first 24 words (hex, kernel byte order). */
+export interface ArgvRecord { kind: 'argv'; sk: string; length: number; tail: string; words: string[] }
+/** The next 24 words of the same argument area. */
+export interface ArgvMoreRecord { kind: 'argv-more'; sk: string; words: string[] }
 
 export type BpftraceRecord =
   | ConnectRecord
   | SynLeftRecord
   | PathRecord
   | ArgvRecord
+  | ArgvMoreRecord
   | { kind: 'ready'; version: number }
   | { kind: 'attached'; probes: number }
   | { kind: 'lost'; count: number }
@@ -136,8 +139,6 @@ function parseConnect(text: string): BpftraceRecord {
 export interface ParseOptions {
   /** BPFTRACE_STRLEN bpftrace ran with. */
   strlen?: number;
-  /** Byte order of the traced kernel (argv words are native-endian); default little-endian. */
-  littleEndian?: boolean;
 }
 
 /** One %016lx word back to its 8 bytes in memory order. */
@@ -146,23 +147,36 @@ function wordBytes(hex: string, littleEndian: boolean): number[] {
   return littleEndian ? b.reverse() : b;
 }
 
-/**
- * "A <sk> <argvlen> <tail> <w0> ... <wN>": whole words cover the first 8*N bytes of the argument
- * area; when it is shorter and not a multiple of 8 long, `tail` holds its last 8 bytes.
- */
-function parseArgv(text: string, littleEndian: boolean): BpftraceRecord {
+const WORD = /^[0-9a-f]{16}$/;
+
+/** "A <sk> <argvlen> <tail> <w0> ... <w23>" and "B <sk> <w24> ... <w47>": the raw words, decoded by decodeArgv. */
+function parseArgvWords(text: string): BpftraceRecord {
   const f = text.split(' ');
   const sk = f[1] as string;
+  if (f[0] === 'B') {
+    const words = f.slice(2);
+    if (!SK.test(sk) || words.length === 0 || words.length > 64 || !words.every((w) => WORD.test(w))) return { kind: 'malformed', reason: 'malformed B line' };
+    return { kind: 'argv-more', sk, words };
+  }
   const length = uint(f[2], 0x7fffffff);
   const words = f.slice(4);
-  if (!SK.test(sk) || length === null || f.length < 5 || words.length > 64 || !f.slice(3).every((w) => /^[0-9a-f]{16}$/.test(w))) {
+  if (!SK.test(sk) || length === null || f.length < 5 || words.length > 64 || !f.slice(3).every((w) => WORD.test(w))) {
     return { kind: 'malformed', reason: 'malformed A line' };
   }
+  return { kind: 'argv', sk, length, tail: f[3] as string, words };
+}
+
+/**
+ * argv from the captured words: whole words cover the first 8*N bytes of the argument area; when
+ * it is shorter and not a multiple of 8 long, `tail` holds its last 8 bytes. Words are in the
+ * traced kernel's byte order. `truncated` when the area was longer than the words cover.
+ */
+export function decodeArgv(length: number, tail: string, words: readonly string[], littleEndian = true): { argv: string[]; truncated: boolean } {
   const take = Math.min(length, words.length * 8);
   const bytes: number[] = [];
   for (let i = 0; i < Math.floor(take / 8); i++) bytes.push(...wordBytes(words[i] as string, littleEndian));
   const rest = take % 8;
-  if (rest > 0) bytes.push(...wordBytes(f[3] as string, littleEndian).slice(8 - rest));
+  if (rest > 0) bytes.push(...wordBytes(tail, littleEndian).slice(8 - rest));
   const truncated = length > take;
   const parts: number[][] = [[]];
   for (const b of bytes) {
@@ -170,7 +184,7 @@ function parseArgv(text: string, littleEndian: boolean): BpftraceRecord {
     else (parts[parts.length - 1] as number[]).push(b);
   }
   if (!truncated || (parts[parts.length - 1] as number[]).length === 0) parts.pop(); // the NUL that ends the last argument
-  return { kind: 'argv', sk, argv: parts.map((p) => Buffer.from(p).toString('utf8')), truncated };
+  return { argv: parts.map((p) => Buffer.from(p).toString('utf8')), truncated };
 }
 
 function parseEventText(data: string, o: Required<ParseOptions>): BpftraceRecord {
@@ -195,7 +209,8 @@ function parseEventText(data: string, o: Required<ParseOptions>): BpftraceRecord
       return { kind: 'path', sk: split.fields[1] as string, name, cut: Buffer.byteLength(name, 'utf8') >= o.strlen - 1 };
     }
     case 'A ':
-      return parseArgv(text, o.littleEndian);
+    case 'B ':
+      return parseArgvWords(text);
     default:
       if ((m = /^R (\d{1,6})$/.exec(text))) return { kind: 'ready', version: Number(m[1]) };
       return { kind: 'malformed', reason: 'printf output that connect.bt does not produce' };
@@ -213,7 +228,7 @@ function countOf(data: unknown, key: string): number | null {
  * too (a bpftrace may print them as text); any other non-JSON line is garbage.
  */
 export function parseBpftraceLine(line: string, opts: ParseOptions = {}): BpftraceRecord {
-  const o = { strlen: BPFTRACE_STRLEN, littleEndian: true, ...opts };
+  const o = { strlen: BPFTRACE_STRLEN, ...opts };
   const trimmed = line.trim();
   if (trimmed === '') return { kind: 'blank' };
   let m: RegExpExecArray | null;

@@ -7,7 +7,7 @@ import type { ConnectionEvent, Warning } from '../../../src/core/types';
 import { WarningCollector } from '../../../src/core/warnings';
 import { type ConnectParts, ConnectAttributor, type EbpfProcessInfo } from './attribute';
 import { Episodes } from './episodes';
-import { type BpftraceRecord, classifyStderr, type ConnectRecord, connectEvent, parseBpftraceLine } from './parse';
+import { type BpftraceRecord, classifyStderr, type ConnectRecord, connectEvent, decodeArgv, parseBpftraceLine } from './parse';
 import { SourcePortJoin } from './ports';
 import { PROGRAM_FORMAT_VERSION, renderProgram, validatePorts } from './program';
 import { BpftraceProcess, DEFAULT_SEARCH_DIRS, ensureTracefs, findExecutable, type LocateOptions, probe, type ProbeResult, type EbpfDeps, realEbpfDeps } from './read';
@@ -148,7 +148,7 @@ export class EbpfSource implements Source {
         resolve();
       };
       run.proc = new BpftraceProcess(this.deps, this.bpftrace, this.program, {
-        stdoutLine: (line) => this.onLine(parseBpftraceLine(line, { littleEndian: os.endianness() === 'LE' }), onReady, fail),
+        stdoutLine: (line) => this.onLine(parseBpftraceLine(line), onReady, fail),
         stderrLine: (line) => this.onStderr(line, run),
         closed: (code, signal) => {
           clearTimeout(timer);
@@ -183,6 +183,7 @@ export class EbpfSource implements Source {
         return;
       case 'path':
       case 'argv':
+      case 'argv-more':
         this.onPart(rec);
         return;
       case 'loopback':
@@ -205,7 +206,7 @@ export class EbpfSource implements Source {
   }
 
   /** P and A lines come right before their C line (one probe run on one CPU). */
-  private onPart(rec: Extract<BpftraceRecord, { kind: 'path' | 'argv' }>): void {
+  private onPart(rec: Extract<BpftraceRecord, { kind: 'path' | 'argv' | 'argv-more' }>): void {
     let parts = this.parts.get(rec.sk);
     if (!parts) {
       if (this.parts.size >= MAX_PENDING_PARTS) {
@@ -216,7 +217,9 @@ export class EbpfSource implements Source {
       this.parts.set(rec.sk, parts);
     }
     if (rec.kind === 'argv') {
-      parts.argv = { argv: rec.argv, truncated: rec.truncated };
+      parts.argvWords = { length: rec.length, tail: rec.tail, words: rec.words };
+    } else if (rec.kind === 'argv-more') {
+      parts.argvWords?.words.push(...rec.words);
     } else {
       parts.names.push(rec.name);
       if (rec.cut) parts.namesCut = true;
@@ -241,6 +244,7 @@ export class EbpfSource implements Source {
     this.counts.connects = (this.counts.connects as number) + 1;
     const parts = this.parts.get(rec.sk) ?? { names: [], namesCut: false };
     this.parts.delete(rec.sk);
+    if (parts.argvWords) parts.argv = decodeArgv(parts.argvWords.length, parts.argvWords.tail, parts.argvWords.words, os.endianness() === 'LE');
     const time = this.deps.now().toISOString();
     // Every connect takes its S line off the join, even one not reported: else a later connect
     // on a reused socket address could be given this one's source port.

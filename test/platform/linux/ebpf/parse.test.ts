@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  type ArgvRecord, type BpftraceRecord, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, classifyStderr, type ConnectRecord, connectEvent, decodeBpftraceText,
+  type ArgvRecord, type BpftraceRecord, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, classifyStderr, type ConnectRecord, connectEvent, decodeArgv, decodeBpftraceText,
   hasCap, LineSplitter, parseBpftraceLine, parseBpftraceVersion, parseCapEff, parseKernelRelease, type PathRecord,
 } from '../../../../platform/linux/ebpf/parse';
 
@@ -13,18 +13,21 @@ const lines = (text: string) => text.split('\n').slice(0, -1);
 const parseAll = (text: string) => lines(text).map((l) => parseBpftraceLine(l));
 const ofKind = <K extends BpftraceRecord['kind']>(recs: BpftraceRecord[], kind: K) => recs.filter((r): r is Extract<BpftraceRecord, { kind: K }> => r.kind === kind);
 
-/** The P names (leaf first) and the A line that came before each C line, by position. */
-function withParts(recs: BpftraceRecord[]): { c: ConnectRecord; names: string[]; argv?: ArgvRecord }[] {
-  const out: { c: ConnectRecord; names: string[]; argv?: ArgvRecord }[] = [];
+type Argv = { argv: string[]; truncated: boolean };
+
+/** The P names (leaf first) and the argv of the A and B lines that came before each C line, by position. */
+function withParts(recs: BpftraceRecord[]): { c: ConnectRecord; names: string[]; argv?: Argv }[] {
+  const out: { c: ConnectRecord; names: string[]; argv?: Argv }[] = [];
   let names: string[] = [];
-  let argv: ArgvRecord | undefined;
+  let a: ArgvRecord | undefined;
   for (const r of recs) {
     if (r.kind === 'path') names.push(r.name);
-    else if (r.kind === 'argv') argv = r;
+    else if (r.kind === 'argv') a = { ...r, words: [...r.words] };
+    else if (r.kind === 'argv-more') a?.words.push(...r.words);
     else if (r.kind === 'connect') {
-      out.push({ c: r, names, ...(argv ? { argv } : {}) });
+      out.push({ c: r, names, ...(a ? { argv: decodeArgv(a.length, a.tail, a.words) } : {}) });
       names = [];
-      argv = undefined;
+      a = undefined;
     }
   }
   return out;
@@ -61,8 +64,8 @@ describe('parseBpftraceLine on captured output: basic', () => {
     assert.equal(got[5]?.argv?.truncated, false);
     const [v4] = got.map((g) => g.c);
     assert.deepEqual(v4, {
-      kind: 'connect', pid: 25765, ppid: 25764, uid: 0, family: 4, saddr: '127.0.0.1', sport: 0, daddr: '127.0.0.1', dport: 47001,
-      netns: 4026531833, sk: (v4 as ConnectRecord).sk, startTicks: 60091, exeDev: 266338304, exeIno: 2170966, exeNlink: 1,
+      kind: 'connect', pid: 6287, ppid: 6286, uid: 0, family: 4, saddr: '127.0.0.1', sport: 0, daddr: '127.0.0.1', dport: 47001,
+      netns: 4026531833, sk: (v4 as ConnectRecord).sk, startTicks: 94622, exeDev: 266338304, exeIno: 2170966, exeNlink: 1,
       pathNames: 3, pathComplete: true, comm: 'nc',
     });
     assert.equal(got[3]?.c.startTicks, got[4]?.c.startTicks, 'the same python3 process');
@@ -82,7 +85,7 @@ describe('parseBpftraceLine on captured output: basic', () => {
   it('pairs each connect with the S line that carries its source port', () => {
     const connects = ofKind(recs, 'connect');
     const left = ofKind(recs, 'syn-left');
-    assert.equal(connects[0]?.sk, connects[2]?.sk, 'the kernel reused the socket address for a later connect');
+    assert.equal(connects[2]?.sk, connects[5]?.sk, 'the kernel reused the socket address for a later connect');
     assert.deepEqual(left.map((s) => s.newState), ['ESTABLISHED', 'ESTABLISHED', 'CLOSE', 'ESTABLISHED', 'ESTABLISHED', 'ESTABLISHED']);
     for (const [i, c] of connects.entries()) assert.equal(left[i]?.sk, c.sk);
     assert.equal(left[4]?.sport, 47555);
@@ -105,7 +108,7 @@ describe('parseBpftraceLine on captured output: hostile names', () => {
 
   it('keeps one event per line whatever a name holds', () => {
     assert.deepEqual(ofKind(recs, 'malformed'), []);
-    assert.equal(got.length, 17);
+    assert.equal(got.length, 18);
     assert.ok(got.every((g) => g.c.daddr === '127.0.0.1' && g.c.dport === 47001));
   });
 
@@ -123,26 +126,32 @@ describe('parseBpftraceLine on captured output: hostile names', () => {
   });
 
   it('returns argv exactly, whatever bytes the arguments hold (hex words, no escaping)', () => {
-    const runs = got.filter((g) => g.c.comm === 't').map((g) => g.argv as ArgvRecord);
+    const runs = got.filter((g) => g.c.comm === 't').map((g) => g.argv as Argv);
     const prefix = Buffer.byteLength(`${runs[0]?.argv.slice(0, 3).join('\0')}\0`);
     assert.deepEqual(runs.map((a) => [a.argv.slice(3), a.truncated]), [
       [['a b', '', 'new\nline', 'back\\slash\\x00', 'quote"', 'été'], false],
       [['\ufffd\ufffd', 'ok'], false],
-      [['y'.repeat(192 - prefix)], true], // 250 y's, cut at the 192 bytes the probe keeps
+      [['y'.repeat(250)], false], // 384 bytes are kept
+      [['z'.repeat(384 - prefix)], true], // 500 z's, cut at 384 bytes
     ]);
   });
 
   it('reads argv of every length, on both byte orders, and nothing past its end', () => {
-    for (let len = 8; len <= 200; len++) {
-      const memory = Buffer.alloc(208, 0x42); // 0x42 stands for the environment after arg_end
+    for (let len = 8; len <= 400; len++) {
+      const memory = Buffer.alloc(416, 0x42); // 0x42 stands for the environment after arg_end
       Buffer.from(`${'x'.repeat(len - 1)}\0`).copy(memory);
       for (const le of [true, false]) {
         const word = (off: number) => (le ? memory.readBigUInt64LE(off) : memory.readBigUInt64BE(off)).toString(16).padStart(16, '0');
-        const words = Array.from({ length: 24 }, (_, i) => (len >= 8 * (i + 1) ? word(8 * i) : '0'.repeat(16)));
-        const tail = len < 192 && len % 8 !== 0 ? word(len - 8) : '0'.repeat(16);
-        const rec = parseBpftraceLine(JSON.stringify({ type: 'printf', data: `A 0x1 ${len} ${tail} ${words.join(' ')}\n` }), { littleEndian: le });
-        const expected = len <= 192 ? ['x'.repeat(len - 1)] : ['x'.repeat(192)];
-        assert.deepEqual(rec, { kind: 'argv', sk: '0x1', argv: expected, truncated: len > 192 }, `len ${len} ${le ? 'LE' : 'BE'}`);
+        const words = Array.from({ length: 48 }, (_, i) => (len >= 8 * (i + 1) ? word(8 * i) : '0'.repeat(16)));
+        const tail = len < 384 && len % 8 !== 0 ? word(len - 8) : '0'.repeat(16);
+        const a = parseBpftraceLine(JSON.stringify({ type: 'printf', data: `A 0x1 ${len} ${tail} ${words.slice(0, 24).join(' ')}\n` }));
+        const b = parseBpftraceLine(JSON.stringify({ type: 'printf', data: `B 0x1 ${words.slice(24).join(' ')}\n` }));
+        assert.ok(a.kind === 'argv' && b.kind === 'argv-more');
+        const expected = len <= 384 ? ['x'.repeat(len - 1)] : ['x'.repeat(384)];
+        assert.deepEqual(decodeArgv(a.length, a.tail, [...a.words, ...b.words], le), { argv: expected, truncated: len > 384 }, `len ${len} ${le ? 'LE' : 'BE'}`);
+        if (len > 192 && len <= 384) {
+          assert.equal(decodeArgv(a.length, a.tail, a.words, le).truncated, true, 'the B line lost: cut at 192 bytes, and said');
+        }
       }
     }
   });
@@ -152,14 +161,14 @@ describe('parseBpftraceLine: lost events, text mode, truncation, garbage', () =>
   it('counts lost events', () => {
     const recs = parseAll(fixture('lost-events', 'stdout.jsonl'));
     assert.deepEqual(ofKind(recs, 'malformed'), []);
-    assert.equal(ofKind(recs, 'lost').reduce((n, r) => n + r.count, 0), 2380);
+    assert.equal(ofKind(recs, 'lost').reduce((n, r) => n + r.count, 0), 2780);
     assert.ok(ofKind(recs, 'connect').length > 0, 'events that survived are still read');
   });
 
   it('reads the in-kernel loopback count', () => {
     const recs = parseAll(fixture('loopback', 'stdout.jsonl'));
     assert.deepEqual(ofKind(recs, 'malformed'), []);
-    assert.equal(ofKind(recs, 'connect').length + ofKind(recs, 'path').length + ofKind(recs, 'argv').length + ofKind(recs, 'syn-left').length, 0);
+    assert.equal(ofKind(recs, 'connect').length + ofKind(recs, 'path').length + ofKind(recs, 'argv').length + ofKind(recs, 'argv-more').length + ofKind(recs, 'syn-left').length, 0);
     assert.deepEqual(ofKind(recs, 'loopback'), [{ kind: 'loopback', total: 300 }, { kind: 'loopback', total: 300 }]);
   });
 
