@@ -55,6 +55,11 @@ export interface ConnectionEvent {
   netns?: string;
   /** Owning process; absent when no process holds the socket (TIME_WAIT) or it could not be read. */
   process?: ProcessInfo;
+  /**
+   * Every process holding the socket, when more than one does (an fd inherited across fork, or
+   * passed): `process` is one of them. The socket is approved only if every holder is.
+   */
+  holders?: ProcessInfo[];
 }
 
 export interface Warning {
