@@ -21,6 +21,8 @@ export interface AdapterContext {
   platform?: NodeJS.Platform;
   /** Streaming sources report here when they go down (up=false) and come back (the daemon polls meanwhile). */
   onStatus?(up: boolean, why?: string): void;
+  /** Where a streaming source says, once per episode, that it lost events or is shedding load. */
+  log?: { warn(message: string): void };
 }
 
 interface AdapterSpec {
@@ -49,6 +51,8 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
         ports: tracedPorts(ctx.config, ctx.isPubSubPort),
         ...(ctx.config.bpftracePath ? { bpftrace: ctx.config.bpftracePath } : {}),
         procRoot: ctx.config.procRoot,
+        perfRbPages: ctx.config.ebpfPerfBufferPages,
+        ...(ctx.log ? { log: ctx.log } : {}),
         isCandidate: ctx.isCandidate,
         isPubSubPort: ctx.isPubSubPort,
         onStatus: (s) => {

@@ -1,5 +1,5 @@
 import { createSource } from '../../platform';
-import { ProcfsSource } from '../../platform/linux/procfs/source';
+import { ProcfsSource, socketKey } from '../../platform/linux/procfs/source';
 import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
@@ -14,15 +14,18 @@ export interface CaptureStatus {
   fallbacks: string[];
 }
 
+/** Connections eBPF reported that the fallback poller must not report again (bounded, oldest dropped first). */
+const MAX_REPORTED_KEYS = 100_000;
+
 /** Polling source for the daemon: procfs on Linux, the configured/auto adapter elsewhere. */
-function pollingSource(config: Config, rules: Rules): Source {
+function pollingSource(config: Config, rules: Rules, reported?: (key: string) => boolean): Source {
   const filters = {
     isCandidate: (ip: string, port: number) => isCandidate(ip, port, rules),
     isPubSubPort: (port: number) => isPubSubPort(port, rules),
     isWatchedPort: (port: number) => isWatchedPort(port, rules),
   };
   if (process.platform === 'linux' && (config.adapter === 'auto' || config.adapter === 'procfs')) {
-    return new ProcfsSource({ procRoot: config.procRoot, ...filters }, undefined, config.pollInterval);
+    return new ProcfsSource({ procRoot: config.procRoot, ...filters, ...(reported ? { reported } : {}) }, undefined, config.pollInterval);
   }
   return createSource(config.adapter, { config, ...filters });
 }
@@ -45,14 +48,20 @@ export class Capture implements Source {
   private pubSubPort = (port: number) => isPubSubPort(port, this.rules);
   /** True while a started eBPF source is down and polling stands in. */
   private ebpfDown = false;
+  /** Keys of the connections eBPF reported, so a fallback poller starts from them. */
+  private readonly reported = new Set<string>();
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
     this.emit = emit;
     const wantEbpf = this.config.capture === 'ebpf' || (this.config.capture === 'auto' && process.platform === 'linux');
     if (wantEbpf) {
       try {
-        const ebpf = createSource('ebpf', { config: this.config, isCandidate: this.candidate, isPubSubPort: this.pubSubPort, onStatus: (up: boolean, why?: string) => this.ebpfStatus(up, why) });
-        await ebpf.start(emit);
+        const ebpf = createSource('ebpf', { config: this.config, isCandidate: this.candidate, isPubSubPort: this.pubSubPort, log: this.log, onStatus: (up: boolean, why?: string) => this.ebpfStatus(up, why) });
+        await ebpf.start((e) => {
+          this.reported.add(socketKey(e));
+          if (this.reported.size > MAX_REPORTED_KEYS) this.reported.delete(this.reported.values().next().value as string);
+          emit(e);
+        });
         this.sources.push(ebpf);
         this.status.active = 'ebpf';
         this.log.info(`capturing with eBPF (bpftrace on sock:inet_sock_set_state); fallback: procfs polling every ${this.config.pollInterval / 1000}s if bpftrace stops`);
@@ -68,7 +77,7 @@ export class Capture implements Source {
 
   private async startPoller(): Promise<void> {
     if (this.poller || !this.emit) return;
-    const poller = pollingSource(this.config, this.rules);
+    const poller = pollingSource(this.config, this.rules, (key) => this.reported.has(key));
     this.poller = poller;
     await poller.start(this.emit);
     this.sources.push(poller);

@@ -39,6 +39,11 @@ export interface ProcfsOptions {
   isWatchedPort?(port: number): boolean;
   /** Clock ticks per second (USER_HZ); 100 on every mainstream Linux build. */
   clockTicks?: number;
+  /**
+   * Connections another source already reported (by connectionKey), e.g. eBPF before it stopped:
+   * the poller treats them as seen - not reported again, no fd walk.
+   */
+  reported?(key: string): boolean;
 }
 
 const TABLES: { file: string; transport: 'tcp' | 'udp'; family: 4 | 6 }[] = [
