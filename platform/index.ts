@@ -52,6 +52,8 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
         ...(ctx.config.bpftracePath ? { bpftrace: ctx.config.bpftracePath } : {}),
         procRoot: ctx.config.procRoot,
         perfRbPages: ctx.config.ebpfPerfBufferPages,
+        // Loopback is counted in the kernel unless the analyzer judges it (includeLoopback).
+        dropLoopback: !ctx.config.includeLoopback,
         ...(ctx.log ? { log: ctx.log } : {}),
         isCandidate: ctx.isCandidate,
         isPubSubPort: ctx.isPubSubPort,
