@@ -1,10 +1,10 @@
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { controlSchema } from '../control/schema';
-import { stateDirSchema, watchdogSchema } from '../service/watchdog';
-import { sinkListSchema } from '../sinks';
-import { duration } from './duration';
+import { controlSchema } from './control';
+import { stateDirSchema, watchdogSchema } from './service';
+import { sinkListSchema } from './sinks';
+import { duration } from '../core/duration';
 
 /**
  * The configuration schema. config/default.yaml documents every key; this file enforces it.
@@ -108,7 +108,8 @@ export const configSchema = z.strictObject({
   uriPathRegex: z.array(regex),
   webBrokerPorts: z.array(port),
   procRoot: z.string().min(1),
-  capture: z.enum(['auto', 'ebpf', 'procfs']),
+  /** Deprecated alias of `adapter` (resolved and removed by loadConfig; see resolveCaptureAlias). */
+  capture: z.enum(['auto', 'ebpf', 'procfs']).optional(),
   bpftracePath: z.string().min(1).nullable(),
   ebpfPerfBufferPages: z.number().int().min(1).max(4096).refine((n) => (n & (n - 1)) === 0, { error: 'must be a power of two (bpftrace rounds nothing: the kernel needs a power of two)' }),
   pollInterval: duration,
@@ -131,7 +132,8 @@ export const configSchema = z.strictObject({
   adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof']),
 });
 
-export type Config = z.output<typeof configSchema>;
+/** A loaded configuration: the deprecated `capture` key is already folded into `adapter`. */
+export type Config = Omit<z.output<typeof configSchema>, 'capture'>;
 export type BrokerEntry = z.output<typeof brokerEntry>;
 export type AppContextEntry = z.output<typeof appContextEntry>;
 export type OsName = keyof Config['unusualProcessList'];

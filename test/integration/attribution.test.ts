@@ -38,7 +38,7 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
 async function startDaemon(lab: Lab, name: string): Promise<{ d: LabProcess; events: string }> {
   const events = path.join(lab.tmpDir, `${name}-events.jsonl`);
   const config = lab.writeFile(`${name}.yaml`, [
-    'capture: ebpf',
+    'adapter: ebpf',
     `control: { socket: ${JSON.stringify(path.join(lab.tmpDir, `${name}-ctl`, 'bw.sock'))} }`,
     `sinks: [{ type: file, path: ${JSON.stringify(events)} }]`,
   ].join('\n'));

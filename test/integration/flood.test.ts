@@ -48,7 +48,7 @@ test('a loopback connect flood by nobody: the agent stays up, keeps judging, and
   await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port: 1883 }]);
   const events = path.join(lab.tmpDir, 'events.jsonl');
   const config = lab.writeFile('flood.yaml', [
-    'capture: ebpf',
+    'adapter: ebpf',
     `protocolPortList: { MQTT: [1883, ${floodPort}] }`,
     `stateDir: ${JSON.stringify(path.join(lab.tmpDir, 'state'))}`,
     'watchdog: { enabled: true, interval: 1s, maxCpuPercent: 5, cpuWindow: 5s, maxRssMb: 400 }',
