@@ -127,6 +127,7 @@ export const configSchema = z.strictObject({
   /** Deprecated alias of `adapter` (resolved and removed by loadConfig; see resolveCaptureAlias). */
   capture: z.enum(['auto', 'ebpf', 'procfs']).optional(),
   bpftracePath: z.string().min(1).nullable(),
+  ebpfPerfBufferPages: z.number().int().min(1).max(4096).refine((n) => (n & (n - 1)) === 0, { error: 'must be a power of two (bpftrace rounds nothing: the kernel needs a power of two)' }),
   pollInterval: duration,
   beaconing: z.strictObject({
     enabled: z.boolean(),

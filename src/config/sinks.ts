@@ -17,19 +17,49 @@ export const FACILITY_NAMES = Object.keys(FACILITIES) as [FacilityName, ...Facil
 
 const MAX_LINE = 1_000_000; // the forwarder's limit is 1 MB per log line
 
-export const forwarderTlsSchema = z.strictObject({
-  enabled: z.boolean().default(false),
+const tlsFields = {
   /** PEM CA bundle that signed the collector's certificate; null: Node's bundled Mozilla roots. */
-  caFile: z.string().min(1).nullable().default(null),
+  caFile: z.string().min(1).nullable(),
   /** Client certificate and key (PEM), for collectors that require mutual TLS. Both or neither. */
-  certFile: z.string().min(1).nullable().default(null),
-  keyFile: z.string().min(1).nullable().default(null),
+  certFile: z.string().min(1).nullable(),
+  keyFile: z.string().min(1).nullable(),
   /** The name to verify in the collector's certificate (and send as SNI); null: `host`. */
-  servername: z.string().min(1).nullable().default(null),
-  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  servername: z.string().min(1).nullable(),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']),
   /** Turns certificate verification off. Only ever explicit; a warning is logged at every connect. */
-  insecureSkipVerify: z.boolean().default(false),
-}).refine((t) => (t.certFile === null) === (t.keyFile === null), { message: 'tls.certFile and tls.keyFile go together: set both or neither' });
+  insecureSkipVerify: z.boolean(),
+};
+const TLS_SETTINGS = Object.keys(tlsFields);
+
+/**
+ * `enabled` has no silent default once any other TLS setting is given: a block with caFile but
+ * without `enabled: true` is an error, not plaintext. (Not "enables TLS": whether the collector
+ * port speaks TLS is the operator's fact to state; guessing either way sends or fails by surprise.)
+ * `enabled: false` stays valid: that is said, not implied.
+ */
+export const forwarderTlsSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  ...Object.fromEntries(Object.entries(tlsFields).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof tlsFields]: z.ZodOptional<(typeof tlsFields)[K]> },
+}).superRefine((t, ctx) => {
+  const given = TLS_SETTINGS.filter((k) => t[k as keyof typeof t] !== undefined);
+  if (t.enabled === undefined && given.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `tls sets ${given.join(', ')} but not "enabled": events would go out as plaintext. Add "enabled: true" for TLS, or "enabled: false" to send plaintext on purpose`,
+    });
+  }
+  if ((t.certFile === undefined || t.certFile === null) !== (t.keyFile === undefined || t.keyFile === null)) {
+    ctx.addIssue({ code: 'custom', message: 'tls.certFile and tls.keyFile go together: set both or neither' });
+  }
+}).transform((t) => ({
+  enabled: t.enabled ?? false,
+  caFile: t.caFile ?? null,
+  certFile: t.certFile ?? null,
+  keyFile: t.keyFile ?? null,
+  servername: t.servername ?? null,
+  minVersion: t.minVersion ?? 'TLSv1.2',
+  insecureSkipVerify: t.insecureSkipVerify ?? false,
+}));
 
 export const forwarderSinkSchema = z.strictObject({
   type: z.literal('forwarder'),
