@@ -137,7 +137,7 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
 }
 
 /* The YARA-L rule's event filter, verbatim. */
-const YARAL_PORTS: ReadonlyMap<number, string> = new Map([
+export const YARAL_PORTS: ReadonlyMap<number, string> = new Map([
   [1883, 'MQTT'], [8883, 'MQTT'], [5222, 'XMPP'], [5223, 'XMPP'], [5269, 'XMPP'], [5672, 'AMQP'], [5671, 'AMQP'], [61613, 'STOMP'], [61614, 'STOMP'],
 ]);
 const YARAL_PRIVATE_RE = /^(10\.|172\.(1[6-9]|2[0-9]|3[01])\.|192\.168\.|127\.)/;

@@ -4,6 +4,7 @@
  */
 import net from 'node:net';
 import type { BrokerEntry, Config } from '../config/schema';
+import { YARAL_PORTS } from '../analyzer/judge';
 
 export type RuleMode = Config['mode'];
 
@@ -88,3 +89,15 @@ export function windowText(ms: number): string {
   }
   return `${Math.max(1, Math.round(ms / 1000))}s`;
 }
+
+/** The published rule's ports, which the agent's parity judge uses too (judgeYaral), whatever protocolPortList says. */
+export function seedPorts(): ProtocolPorts[] {
+  const table: ProtocolPorts[] = [];
+  for (const [port, protocol] of YARAL_PORTS) {
+    const row = table.find((t) => t.protocol === protocol);
+    if (row) row.ports.push(port);
+    else table.push({ protocol, ports: [port] });
+  }
+  return table;
+}
+

@@ -12,7 +12,7 @@
  */
 import YAML from 'yaml';
 import type { Config } from '../config/schema';
-import { asCidr, type Broker, brokers, entryPorts, type ProtocolPorts, protocolPorts, unusualPatterns } from './rule-parts';
+import { asCidr, type Broker, brokers, entryPorts, type ProtocolPorts, protocolPorts, seedPorts, unusualPatterns } from './rule-parts';
 import { type GeneratedRule, re2Problem } from './yaral';
 
 type Detection = Record<string, unknown>;
@@ -107,7 +107,7 @@ function det0002Rules(config: Config): GeneratedRule {
 }
 
 function parityRule(config: Config): GeneratedRule {
-  const table = protocolPorts(config);
+  const table = seedPorts();
   const mqtt = table.find((t) => t.protocol === 'MQTT')?.ports ?? [];
   const text = ruleDoc({
     title: 'Pub/Sub Protocol External C2 (YARA-L t1071_005_pubsub_protocol_external_c2 event filter)',

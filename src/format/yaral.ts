@@ -3,9 +3,10 @@
  * config, so the SIEM and the endpoint judge with the same lists.
  *
  *  - yaral-parity: the rule t1071_005_pubsub_protocol_external_c2 as published (its meta, its
- *    IPv4-only private-range regex, its mosquitto exclusion, `#net > 1` per host). Ports and the
- *    window come from protocolPortList and timeWindow: for the default config the output is the
- *    published rule byte for byte (test/format/export-rule.test.ts holds it to that).
+ *    IPv4-only private-range regex, its mosquitto exclusion, `#net > 1` per host). Its nine ports
+ *    as published (the agent's parity judge uses them too, whatever protocolPortList says); the
+ *    window from timeWindow. For the default config the output is the published rule byte for byte
+ *    (test/format/export-rule.test.ts holds it to that).
  *  - det0002: the agent's DET0002 judgement. internalNetworks (IPv4 and IPv6) through
  *    net.ip_in_range_cidr, brokerAllowList and appContextFilter as exclusions, brokerReputationList
  *    as an override, unusualProcessList and the reputation hit as outcome variables, timeWindow as
@@ -18,7 +19,7 @@
  */
 import type { Config } from '../config/schema';
 import {
-  asCidr, type Broker, brokers, entryPorts, type ProtocolPorts, protocolPorts, unusualPatterns, windowText,
+  asCidr, type Broker, brokers, entryPorts, type ProtocolPorts, protocolPorts, seedPorts, unusualPatterns, windowText,
 } from './rule-parts';
 
 export interface GeneratedRule {
@@ -67,7 +68,7 @@ function protocolIf(table: readonly ProtocolPorts[], indent: string): string {
 }
 
 function parityRule(config: Config): GeneratedRule {
-  const table = protocolPorts(config);
+  const table = seedPorts();
   const mqtt = table.find((t) => t.protocol === 'MQTT')?.ports ?? [];
   const warnings = mqtt.length === 0 ? ['protocolPortList has no MQTT ports: the mosquitto exclusion names none'] : [];
   const text = `rule t1071_005_pubsub_protocol_external_c2 {

@@ -48,9 +48,10 @@ describe('export-rule YARA-L', () => {
     assert.equal(text, SEED);
   });
 
-  test('yaral-parity follows protocolPortList and timeWindow', () => {
+  test('yaral-parity keeps the published ports (as the agent\'s parity judge does) and follows timeWindow', () => {
     const { text } = generateYaral(custom, 'yaral-parity');
-    assert.match(text, /\$net\.target\.port in \(1883, 8883, 11883\) and/);
+    assert.match(text, /\$net\.target\.port in \(1883, 8883\) and/);
+    assert.ok(!text.includes('11883'), 'a custom port is not in the parity rule');
     assert.match(text, /\$host over 30m/);
   });
 
