@@ -210,6 +210,13 @@ export class EbpfSource implements Source {
   /** P and A lines come right before their C line (one probe run on one CPU). */
   private onPart(rec: Extract<BpftraceRecord, { kind: 'path' | 'argv' | 'argv-more' }>): void {
     let parts = this.parts.get(rec.sk);
+    // A P line after an A line starts the next connect on this socket address: the C line of the
+    // previous one was lost, so its parts go (they must not be taken for the next one's).
+    if (parts && rec.kind === 'path' && parts.argvWords) {
+      this.parts.delete(rec.sk);
+      this.counts.partsDropped = (this.counts.partsDropped as number) + 1;
+      parts = undefined;
+    }
     if (!parts) {
       if (this.parts.size >= MAX_PENDING_PARTS) {
         this.parts.delete(this.parts.keys().next().value as string);
