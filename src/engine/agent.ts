@@ -11,7 +11,7 @@ import { hostFacts } from '../core/host';
 import type { Logger } from '../core/logger';
 import { createOcsfFormatter } from '../format/ocsf';
 import { createUdmFormatter } from '../format/udm';
-import { createOutputs, type Output } from '../sinks';
+import { createOutput, createOutputs, type Output } from '../sinks';
 import { type ServiceLife, startServiceLife } from '../service/lifecycle';
 import { createLogger } from '../service/log';
 import { planLogging } from '../service/log-plan';
@@ -23,7 +23,8 @@ const EXIT = { ok: 0, error: 2 } as const;
 
 export interface RunHandle {
   daemon: Daemon;
-  outputs: Output[];
+  /** The outputs written to now (a reload may replace them). */
+  outputs(): readonly Output[];
   /** The capture in use (set once the daemon started it). */
   capture(): Capture | null;
   stop(): Promise<void>;
@@ -38,11 +39,13 @@ export async function startDaemon(config: Config, log: Logger, given?: Output[])
     log,
     formatters: { udm: createUdmFormatter(host, { version: version() }), ocsf: createOcsfFormatter(host, { version: version() }) },
     outputs,
+    // Outputs given by a caller are its own: a reload leaves them (the reply says sinks need a restart).
+    ...(given ? {} : { openOutput: (spec, index, stateDir) => createOutput(spec, index, { log, stateDir, hostname: host.hostname }) }),
     createSource: async (cfg, rules) => new Capture(cfg, rules, log),
   });
   await daemon.start(config);
   const capture = () => (daemon.currentSource instanceof Capture ? daemon.currentSource : null);
-  return { daemon, outputs, capture, stop: () => daemon.stop() };
+  return { daemon, outputs: () => daemon.currentOutputs, capture, stop: () => daemon.stop() };
 }
 
 /** Records waiting in spools, for `status` (null without a spooled sink). */
@@ -131,7 +134,7 @@ export async function runAgent(files: string[]): Promise<number> {
       daemon: handle.daemon,
       version: version(),
       capture: () => handle.capture()?.status ?? { active: 'none', fallbacks: [] },
-      spooled: () => spooledCount(handle.outputs),
+      spooled: () => spooledCount(handle.outputs()),
       reload,
       stop: () => stop('stop requested on the control socket'),
       exit: (code) => {
