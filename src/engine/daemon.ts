@@ -1,9 +1,7 @@
 import type { Correlation } from '../analyzer/analyze';
 import { type Resolver, systemResolver } from '../analyzer/addresses';
-import { BeaconDetector } from '../analyzer/beacon';
-import { judge } from '../analyzer/judge';
+import { AnalysisPipeline, type PipelineItem } from '../analyzer/pipeline';
 import { compileRules, resolveBrokerNames, type Rules } from '../analyzer/rules';
-import { WindowCorrelator } from '../analyzer/windows';
 import type { Config } from '../config/schema';
 import type { OutRecord } from '../core/sink';
 import type { Source, SourceHealth } from '../core/source';
@@ -12,12 +10,14 @@ import type { Output, RecordFormat } from '../sinks';
 import { HealthLedger } from './health';
 import { closeOutputs, type OpenOutput, type OutputSwap, openChangedOutputs } from './outputs';
 import type { Logger } from '../core/logger';
+import type { fetchFeed } from './feed-fetch';
+import { type FeedStatus, ReputationFeeds } from './reputation-feeds';
 
-/** Turns analyzer output into sink records (UDM, OCSF, ...). */
+/** Turns analyzer output into sink records (UDM, OCSF, ...). null: the format has no record for it (Sysmon correlations). */
 export interface RecordFormatter {
   connection(c: JudgedConnection): OutRecord;
   finding(f: Finding): OutRecord;
-  correlation(c: Correlation): OutRecord;
+  correlation(c: Correlation): OutRecord | null;
 }
 
 export interface DaemonCounters {
@@ -49,6 +49,8 @@ export interface DaemonDeps {
   /** Opens the output of a sink spec, so a reload can apply sink changes; without it the reply says they need a restart. */
   openOutput?: OpenOutput;
   resolver?: Resolver;
+  /** Reads a reputation feed (default: the file or HTTPS GET of feed-fetch.ts). */
+  fetchFeed?: typeof fetchFeed;
   now?: () => number;
   /** How often the capture's health (failed polls, lost events, warnings) is read and logged; default 5 s. */
   healthIntervalMs?: number;
@@ -93,8 +95,7 @@ export class Daemon {
   readonly startedAt: number;
   private rules!: Rules;
   private config!: Config;
-  private windows!: WindowCorrelator;
-  private beacons: BeaconDetector | null = null;
+  private pipeline!: AnalysisPipeline;
   private source: Source | null = null;
   private queue: ConnectionEvent[] = [];
   private draining: Promise<void> | null = null;
@@ -102,6 +103,7 @@ export class Daemon {
   private expireTimer: NodeJS.Timeout | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly pendingSends = new Set<Promise<void>>();
   private readonly health: HealthLedger;
   /** The outputs written to now (a reload may replace them), and the specs and settings they run with. */
   private outputs: Output[];
@@ -112,6 +114,9 @@ export class Daemon {
   lastError: string | null = null;
   /** The outcome of the last reload (null before the first). */
   lastReload: ReloadRecord | null = null;
+  /** brokerReputationFeeds in force, and the settings they were made from. */
+  private feeds: ReputationFeeds | null = null;
+  private feedsKey = '[]';
 
   constructor(private readonly deps: DaemonDeps) {
     this.startedAt = this.now();
@@ -146,22 +151,78 @@ export class Daemon {
     return this.health.total(this.source);
   }
 
-  /** Compiles the rules of a config and resolves its broker names; commits nothing. */
+  /** brokerReputationFeeds state, for `status`. */
+  get reputationFeeds(): FeedStatus[] {
+    return this.feeds?.status() ?? [];
+  }
+
+  /**
+   * The feeds for a config: the running ones when their settings did not change, else new ones,
+   * loaded now (at start: before the first event is judged) but not started until commit().
+   */
+  private async prepareFeeds(config: Config): Promise<ReputationFeeds | null> {
+    if (JSON.stringify(config.brokerReputationFeeds) === this.feedsKey) return this.feeds;
+    if (config.brokerReputationFeeds.length === 0) return null;
+    const feeds = new ReputationFeeds(config.brokerReputationFeeds, { log: this.deps.log, ...(this.deps.fetchFeed ? { fetch: this.deps.fetchFeed } : {}), now: () => this.now() });
+    await feeds.loadAll();
+    return feeds;
+  }
+
+  /** Compiles the rules of a config, fills in the feeds and resolves its broker names; commits nothing. */
   private async prepare(config: Config): Promise<Rules> {
     const rules = compileRules(config, { platform: this.deps.host.platform });
+    const feeds = await this.prepareFeeds(config);
+    feeds?.fill(rules.reputation);
+    this.pendingFeeds = { key: JSON.stringify(config.brokerReputationFeeds), feeds };
     for (const w of await resolveBrokerNames(rules, this.deps.resolver ?? systemResolver)) this.deps.log.warn(w);
     return rules;
   }
 
+  private pendingFeeds: { key: string; feeds: ReputationFeeds | null } | null = null;
+
+  /** Puts the prepared feeds in force: they update the committed rules' list from now on. */
+  private commitFeeds(rules: Rules): void {
+    const pending = this.pendingFeeds;
+    this.pendingFeeds = null;
+    if (!pending) return;
+    if (pending.feeds !== this.feeds) {
+      this.feeds?.stop();
+      pending.feeds?.start();
+    }
+    this.feeds = pending.feeds;
+    this.feedsKey = pending.key;
+    if (!this.feeds) return;
+    this.feeds.attach(rules.reputation);
+    this.feeds.onChange = () => {
+      // New host names in a feed are resolved at once, not at the next name refresh.
+      this.rules.reputation.resolve(this.deps.resolver ?? systemResolver)
+        .then((fails) => fails.forEach((f) => this.deps.log.warn(`cannot resolve broker host name ${f}; it matches nothing until it resolves`)))
+        .catch((err: Error) => this.deps.log.warn(`broker name refresh failed: ${err.message}`));
+    };
+  }
+
   private commit(config: Config, rules: Rules): void {
-    const windowChanged = !this.config || this.config.timeWindow !== config.timeWindow || this.config.mode !== config.mode;
+    this.commitFeeds(rules);
+    const previous = this.pipeline;
+    const sameWindows = previous && this.config.timeWindow === config.timeWindow && this.config.mode === config.mode
+      && JSON.stringify(this.config.beaconing) === JSON.stringify(config.beaconing);
     this.config = config;
     this.rules = rules;
-    if (windowChanged) this.windows = new WindowCorrelator(config.timeWindow, config.mode);
-    const b = config.beaconing;
-    this.beacons = b.enabled
-      ? new BeaconDetector({ minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked, windowMs: config.timeWindow })
-      : null;
+    if (sameWindows) {
+      // Open windows and beacon series carry over: a reload must not split a window in two.
+      previous.setRules(rules);
+    } else {
+      // New windows: the old pipeline's open windows close now, with what they hold.
+      const b = config.beaconing;
+      this.pipeline = new AnalysisPipeline({
+        rules,
+        host: this.deps.host.hostname,
+        window: config.timeWindow,
+        emitOpen: true,
+        beaconing: b.enabled ? { minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked } : null,
+      });
+      if (previous) this.emitItems(previous.finish());
+    }
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.refreshTimer = setInterval(() => {
       resolveBrokerNames(this.rules, this.deps.resolver ?? systemResolver)
@@ -181,11 +242,7 @@ export class Daemon {
       if (this.refreshTimer) clearInterval(this.refreshTimer);
       throw err;
     }
-    this.expireTimer = setInterval(() => {
-      const now = this.now();
-      this.windows.expire(now);
-      this.beacons?.expire(now);
-    }, Math.min(60_000, config.timeWindow));
+    this.expireTimer = setInterval(() => this.emitItems(this.pipeline.expire(this.now())), Math.min(60_000, config.timeWindow));
     this.expireTimer.unref();
     this.healthTimer = setInterval(() => this.sampleHealth(), this.deps.healthIntervalMs ?? 5000);
     this.healthTimer.unref();
@@ -280,7 +337,7 @@ export class Daemon {
   private async swapSinks(swap: OutputSwap, config: Config): Promise<string> {
     this.outputs = swap.outputs;
     this.running = { ...this.running, sinks: config.sinks, stateDir: config.stateDir };
-    await this.sending; // a batch may still be writing to the old list
+    await Promise.all([this.sending, ...this.pendingSends]); // writes may still go to the old list
     await closeOutputs(swap.retired, this.deps.log);
     const names = (os: readonly Output[]) => (os.length ? os.map((o) => o.sink.name).join(', ') : 'none');
     return `sinks applied: opened ${names(swap.opened)}; flushed and closed ${names(swap.retired)}`;
@@ -321,35 +378,39 @@ export class Daemon {
 
   /** Judges one event and returns what it produces (telemetry, findings, correlations). */
   analyze(e: ConnectionEvent): AnalysisItem[] {
-    const j = judge(e, this.rules);
-    if (!j || j.verdict.outcome === 'ignored') {
-      this.counters.eventsIgnored++;
-      return [];
-    }
-    this.counters.eventsJudged++;
+    const before = this.pipeline.counts.judged;
+    const items = this.pipeline.push(e);
+    if (this.pipeline.counts.judged === before) this.counters.eventsIgnored++;
+    else this.counters.eventsJudged++;
+    return this.toAnalysisItems(items);
+  }
+
+  /**
+   * One socket is one event: a connection that raised a finding is sent as the finding (the same
+   * NETWORK_CONNECTION plus security_result), so the SIEM's `#net > 1` counts sockets, not records.
+   */
+  private toAnalysisItems(items: readonly PipelineItem[]): AnalysisItem[] {
     const out: AnalysisItem[] = [];
-    // One socket is one event: a connection that raised a finding is sent as the finding (the same
-    // NETWORK_CONNECTION plus security_result), so the SIEM's `#net > 1` counts sockets, not records.
-    // In yaral-parity mode an event alone is not a finding (only the window's aggregate is).
-    if (j.finding && this.rules.mode !== 'yaral-parity') {
-      this.counters.findings++;
-      out.push({ kind: 'finding', value: j.finding });
-    } else {
-      out.push({ kind: 'connection', value: { ...e, direction: 'outbound', verdict: j.verdict } });
-    }
-    if (!j.finding) return out;
-    const corr = this.windows.add(j.finding, this.deps.host.hostname);
-    if (corr) {
-      this.counters.correlations++;
-      out.push({ kind: 'correlation', value: corr });
-    }
-    const beacon = this.beacons?.add(j.finding) ?? null;
-    if (beacon) {
-      this.counters.beacons++;
-      this.counters.findings++;
-      out.push({ kind: 'finding', value: beacon });
+    for (const i of items) {
+      if (i.kind === 'finding') {
+        this.counters.findings++;
+        if (!i.connection) this.counters.beacons++;
+        out.push({ kind: 'finding', value: i.value });
+      } else if (i.kind === 'correlation') {
+        this.counters.correlations++;
+        out.push(i);
+      } else out.push(i);
     }
     return out;
+  }
+
+  /** Sends items that a window close or a reload produced outside the event queue. */
+  private emitItems(items: readonly PipelineItem[]): void {
+    const out = this.toAnalysisItems(items);
+    if (out.length === 0) return;
+    const sending = this.send(out);
+    this.pendingSends.add(sending);
+    void sending.finally(() => this.pendingSends.delete(sending));
   }
 
   /** Formats the items once per record format in use, and writes each output its format. */
@@ -359,13 +420,15 @@ export class Daemon {
       let records = byFormat.get(format);
       if (!records) {
         const f = this.deps.formatters[format];
-        records = items.map((i) => (i.kind === 'connection' ? f.connection(i.value) : i.kind === 'finding' ? f.finding(i.value) : f.correlation(i.value)));
+        records = items.map((i) => (i.kind === 'connection' ? f.connection(i.value) : i.kind === 'finding' ? f.finding(i.value) : f.correlation(i.value)))
+          .filter((r): r is OutRecord => r !== null);
         byFormat.set(format, records);
       }
       return records;
     };
     await Promise.all(this.outputs.map(async ({ sink: s, format }) => {
       const records = recordsIn(format);
+      if (records.length === 0) return;
       try {
         await s.write(records);
         this.counters.recordsSent += records.length;
@@ -390,9 +453,13 @@ export class Daemon {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.expireTimer) clearInterval(this.expireTimer);
     if (this.healthTimer) clearInterval(this.healthTimer);
+    this.feeds?.stop();
     this.health.flush();
     if (this.draining) await this.draining;
     await this.drain();
+    // Open windows close at stop: their final correlations (and parity matches) are not lost.
+    this.emitItems(this.pipeline.finish());
+    await Promise.all([...this.pendingSends]);
     await closeOutputs(this.outputs, this.deps.log);
   }
 }

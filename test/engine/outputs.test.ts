@@ -17,6 +17,7 @@ import type { HostFacts } from '../../src/core/types';
 import { Daemon, ReloadRefusedError } from '../../src/engine/daemon';
 import { openChangedOutputs, spoolFolder } from '../../src/engine/outputs';
 import { createOcsfFormatter } from '../../src/format/ocsf';
+import { createSysmonFormatter } from '../../src/format/sysmon';
 import { createUdmFormatter } from '../../src/format/udm';
 import { createOutput, type Output } from '../../src/sinks';
 import { MemorySink } from '../../src/sinks/memory';
@@ -61,7 +62,7 @@ function harness(initial: Config['sinks'], fail: Record<string, string> = {}) {
   const daemon = new Daemon({
     host,
     log: memoryLogger(entries),
-    formatters: { udm: createUdmFormatter(host, { version: 't' }), ocsf: createOcsfFormatter(host, { version: 't' }) },
+    formatters: { udm: createUdmFormatter(host, { version: 't' }), ocsf: createOcsfFormatter(host, { version: 't' }), sysmon: createSysmonFormatter(host, { agentPid: 1 }) },
     outputs: first,
     openOutput,
     createSource: async () => source,
@@ -135,7 +136,7 @@ describe('openChangedOutputs with the real sinks', () => {
       fs.writeFileSync(notADir, '');
       const specs = parsed({ sinks: [fileSink(path.join(dir, 'ok.jsonl')), fileSink(path.join(notADir, 'x.jsonl'))] }).sinks;
       const open = (spec: Config['sinks'][number], i: number, stateDir: string) => createOutput(spec, i, { log: memoryLogger([]), stateDir });
-      await assert.rejects(openChangedOutputs({ specs: [], outputs: [], stateDir: dir }, specs, dir, open), /^Error: sink 1 \(file\) could not open: file sink .*plain-file\/x\.jsonl: cannot create the folder: EEXIST/);
+      await assert.rejects(openChangedOutputs({ specs: [], outputs: [], stateDir: dir }, specs, dir, open), /^Error: sink 1 \(file\) could not open: file sink .*plain-file\/x\.jsonl: .*EEXIST/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
