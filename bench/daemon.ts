@@ -52,7 +52,7 @@ async function startAgent(dir: string, port: number, capture: 'ebpf' | 'procfs')
   const events = path.join(dir, `${capture}-events.jsonl`);
   const config = path.join(dir, `${capture}.yaml`);
   fs.writeFileSync(config, [
-    `capture: ${capture}`,
+    `adapter: ${capture}`,
     'includeLoopback: true',
     `protocolPortList: { MQTT: [${port}] }`,
     'webBrokerPorts: []',

@@ -12,7 +12,7 @@ import type { Logger } from '../core/logger';
 import { createOcsfFormatter } from '../format/ocsf';
 import { createSysmonFormatter } from '../format/sysmon';
 import { createUdmFormatter } from '../format/udm';
-import { createOutputs, type Output } from '../sinks';
+import { createOutput, createOutputs, type Output } from '../sinks';
 import { type ServiceLife, startServiceLife } from '../service/lifecycle';
 import { createLogger } from '../service/log';
 import { planLogging } from '../service/log-plan';
@@ -24,7 +24,8 @@ const EXIT = { ok: 0, error: 2 } as const;
 
 export interface RunHandle {
   daemon: Daemon;
-  outputs: Output[];
+  /** The outputs written to now (a reload may replace them). */
+  outputs(): readonly Output[];
   /** The capture in use (set once the daemon started it). */
   capture(): Capture | null;
   stop(): Promise<void>;
@@ -39,11 +40,13 @@ export async function startDaemon(config: Config, log: Logger, given?: Output[])
     log,
     formatters: { udm: createUdmFormatter(host, { version: version() }), ocsf: createOcsfFormatter(host, { version: version() }), sysmon: createSysmonFormatter(host) },
     outputs,
+    // Outputs given by a caller are its own: a reload leaves them (the reply says sinks need a restart).
+    ...(given ? {} : { openOutput: (spec, index, stateDir) => createOutput(spec, index, { log, stateDir, hostname: host.hostname }) }),
     createSource: async (cfg, rules) => new Capture(cfg, rules, log),
   });
   await daemon.start(config);
   const capture = () => (daemon.currentSource instanceof Capture ? daemon.currentSource : null);
-  return { daemon, outputs, capture, stop: () => daemon.stop() };
+  return { daemon, outputs: () => daemon.currentOutputs, capture, stop: () => daemon.stop() };
 }
 
 /** Records waiting in spools, for `status` (null without a spooled sink). */
@@ -132,7 +135,7 @@ export async function runAgent(files: string[]): Promise<number> {
       daemon: handle.daemon,
       version: version(),
       capture: () => handle.capture()?.status ?? { active: 'none', fallbacks: [] },
-      spooled: () => spooledCount(handle.outputs),
+      spooled: () => spooledCount(handle.outputs()),
       reload,
       stop: () => stop('stop requested on the control socket'),
       exit: (code) => {

@@ -8,6 +8,7 @@ import type { Source, SourceHealth } from '../core/source';
 import type { ConnectionEvent, Finding, HostFacts, JudgedConnection } from '../core/types';
 import type { Output, RecordFormat } from '../sinks';
 import { HealthLedger } from './health';
+import { closeOutputs, type OpenOutput, type OutputSwap, openChangedOutputs } from './outputs';
 import type { Logger } from '../core/logger';
 import type { fetchFeed } from './feed-fetch';
 import { type FeedStatus, ReputationFeeds } from './reputation-feeds';
@@ -45,6 +46,8 @@ export interface DaemonDeps {
   /** Builds the capture source for a config (the daemon restarts it when capture settings change). */
   createSource(config: Config, rules: Rules): Promise<Source>;
   outputs: Output[];
+  /** Opens the output of a sink spec, so a reload can apply sink changes; without it the reply says they need a restart. */
+  openOutput?: OpenOutput;
   resolver?: Resolver;
   /** Reads a reputation feed (default: the file or HTTPS GET of feed-fetch.ts). */
   fetchFeed?: typeof fetchFeed;
@@ -76,13 +79,8 @@ function captureKey(c: Config): string {
   return JSON.stringify([c.adapter, c.bpftracePath, c.procRoot, c.pollInterval, c.protocolPortList, c.internalNetworks, c.includeLoopback, c.webBrokerPorts, c.uriPathRegex, c.mode]);
 }
 
-/** Settings a reload does not apply: the reply says so (they take effect at the next start). */
-function restartOnlyChanges(before: Config, after: Config): string[] {
-  const changed: string[] = [];
-  if (JSON.stringify(before.sinks) !== JSON.stringify(after.sinks)) changed.push('sinks');
-  if (JSON.stringify(before.logging) !== JSON.stringify(after.logging)) changed.push('logging');
-  return changed;
-}
+const restartNote = (what: string, why = 'a reload does not apply it'): string =>
+  `${what} changed: ${why} - the agent keeps its current ${what} until it restarts (restart the service to apply)`;
 
 /**
  * The `run` loop: source -> bounded queue -> analyzer (judge, time windows, beaconing) -> sinks.
@@ -107,6 +105,11 @@ export class Daemon {
   private stopped = false;
   private readonly pendingSends = new Set<Promise<void>>();
   private readonly health: HealthLedger;
+  /** The outputs written to now (a reload may replace them), and the specs and settings they run with. */
+  private outputs: Output[];
+  private running!: { sinks: Config['sinks']; logging: Config['logging']; stateDir: string };
+  /** The write to the outputs in progress, if any (a sink swap waits for it). */
+  private sending: Promise<void> | null = null;
   /** The latest error of any kind: a sink write, a failed poll, a capture a reload could not start. */
   lastError: string | null = null;
   /** The outcome of the last reload (null before the first). */
@@ -117,6 +120,7 @@ export class Daemon {
 
   constructor(private readonly deps: DaemonDeps) {
     this.startedAt = this.now();
+    this.outputs = [...deps.outputs];
     this.health = new HealthLedger(deps.log, deps.warningLogIntervalMs ?? 600_000, () => this.now(), (m) => { this.lastError = m; });
   }
 
@@ -126,6 +130,11 @@ export class Daemon {
 
   get sourceName(): string | null {
     return this.source?.name ?? null;
+  }
+
+  /** The outputs written to now (a reload may have replaced some). */
+  get currentOutputs(): readonly Output[] {
+    return this.outputs;
   }
 
   /** The capture running now (a reload may have replaced the first one). */
@@ -226,6 +235,7 @@ export class Daemon {
   async start(config: Config): Promise<void> {
     const rules = await this.prepare(config);
     this.commit(config, rules);
+    this.running = { sinks: config.sinks, logging: config.logging, stateDir: config.stateDir };
     try {
       this.source = await this.startSource(config, rules);
     } catch (err) {
@@ -267,26 +277,29 @@ export class Daemon {
 
   /**
    * Applies a validated new config. When capture settings changed, the new capture starts first and
-   * the old one closes only once it runs: the agent is never blind. If the new one cannot start, the
-   * reload is refused (ReloadRefusedError) and nothing changes. Returns notes for the reply: settings
-   * that take effect only at the next start.
+   * the old one closes only once it runs: the agent is never blind. Changed sinks are opened before
+   * the old ones are flushed and closed. If the new capture or a new sink cannot start, the reload is
+   * refused (ReloadRefusedError) and nothing changes. Returns notes for the reply: what was applied
+   * to the sinks, and settings that take effect only at the next start.
    */
   async reload(config: Config): Promise<{ notes: string[] }> {
     const rules = await this.prepare(config);
-    const restart = captureKey(config) !== captureKey(this.config);
+    const notes: string[] = [];
+    const swap = await this.openSinks(config, notes);
     let next: Source | null = null;
-    if (restart) {
+    if (captureKey(config) !== captureKey(this.config)) {
       const old = this.source?.name ?? 'none';
       this.deps.log.info(`capture settings changed: starting the new capture before ${old} stops`);
       try {
         next = await this.startSource(config, rules);
       } catch (err) {
+        if (swap) await closeOutputs(swap.opened, this.deps.log);
         const why = (err as Error).message.replace(/\s+/g, ' ');
         this.lastError = `reload: the new capture could not start: ${why}`;
         throw new ReloadRefusedError(`the new capture could not start (${why}); the previous capture (${old}) keeps running`);
       }
     }
-    const notes = restartOnlyChanges(this.config, config).map((what) => `${what} changed: a reload does not apply it - the agent keeps its current ${what} until it restarts (restart the service to apply)`);
+    if (JSON.stringify(this.running.logging) !== JSON.stringify(config.logging)) notes.push(restartNote('logging'));
     this.commit(config, rules);
     if (next) {
       const old = this.source;
@@ -295,8 +308,39 @@ export class Daemon {
       if (old) await this.retire(old);
       this.deps.log.info(`capture now ${next.name}${old ? `; ${old.name} closed` : ''}`);
     }
-    for (const n of notes) this.deps.log.warn(n);
+    if (swap) notes.push(await this.swapSinks(swap, config));
+    for (const n of notes) this.deps.log.info(n);
     return { notes };
+  }
+
+  /** Opens the outputs a sink change needs (null: no change, or one a reload cannot make: then a note says so). */
+  private async openSinks(config: Config, notes: string[]): Promise<OutputSwap | null> {
+    if (JSON.stringify(this.running.sinks) === JSON.stringify(config.sinks) && this.running.stateDir === config.stateDir) return null;
+    if (!this.deps.openOutput) {
+      notes.push(restartNote('sinks'));
+      return null;
+    }
+    let result;
+    try {
+      result = await openChangedOutputs({ specs: this.running.sinks, outputs: this.outputs, stateDir: this.running.stateDir }, config.sinks, config.stateDir, this.deps.openOutput);
+    } catch (err) {
+      throw new ReloadRefusedError(`${(err as Error).message}; the previous sinks keep running`);
+    }
+    if ('restart' in result) {
+      notes.push(restartNote('sinks', `${result.restart}, so a reload cannot apply it`));
+      return null;
+    }
+    return result;
+  }
+
+  /** Writes go to the new outputs from the next batch on; the ones that left are flushed and closed. */
+  private async swapSinks(swap: OutputSwap, config: Config): Promise<string> {
+    this.outputs = swap.outputs;
+    this.running = { ...this.running, sinks: config.sinks, stateDir: config.stateDir };
+    await Promise.all([this.sending, ...this.pendingSends]); // writes may still go to the old list
+    await closeOutputs(swap.retired, this.deps.log);
+    const names = (os: readonly Output[]) => (os.length ? os.map((o) => o.sink.name).join(', ') : 'none');
+    return `sinks applied: opened ${names(swap.opened)}; flushed and closed ${names(swap.retired)}`;
   }
 
   /** Remembers the outcome of a reload for `status` (the agent calls it for every reload). */
@@ -323,7 +367,11 @@ export class Daemon {
       const batch = this.queue.splice(0, 500);
       const items: AnalysisItem[] = [];
       for (const e of batch) items.push(...this.analyze(e));
-      if (items.length > 0) await this.send(items);
+      if (items.length > 0) {
+        this.sending = this.send(items);
+        await this.sending;
+        this.sending = null;
+      }
       await new Promise((r) => setImmediate(r)); // let the source emit between batches
     }
   }
@@ -378,7 +426,7 @@ export class Daemon {
       }
       return records;
     };
-    await Promise.all(this.deps.outputs.map(async ({ sink: s, format }) => {
+    await Promise.all(this.outputs.map(async ({ sink: s, format }) => {
       const records = recordsIn(format);
       if (records.length === 0) return;
       try {
@@ -412,13 +460,6 @@ export class Daemon {
     // Open windows close at stop: their final correlations (and parity matches) are not lost.
     this.emitItems(this.pipeline.finish());
     await Promise.all([...this.pendingSends]);
-    for (const { sink: s } of this.deps.outputs) {
-      try {
-        await s.flush();
-        await s.close();
-      } catch (err) {
-        this.deps.log.error(`sink ${s.name} did not flush: ${(err as Error).message}`);
-      }
-    }
+    await closeOutputs(this.outputs, this.deps.log);
   }
 }

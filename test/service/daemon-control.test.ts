@@ -101,11 +101,11 @@ describe('brokerwatch run with its control socket', () => {
     await waitFor('a finding for the first mosquitto_sub', () => ofPid(events, sub1.pid).find((r) => kindOf(r) === 'pubsub_finding'), 20_000, () => agent.describe());
 
     // reload with a good config that allowlists the broker: the next connection is no finding. Its
-    // sink change is not applied by a reload, and the reply says so.
+    // sink change is applied: the new file sink opens, then the old one is flushed and closed.
     fs.writeFileSync(configFile, JSON.stringify(agentConfig(dir, { brokerAllowList: [broker], sinks: [{ type: 'file', path: events, fsync: true }] })));
     const good = await runCli(['reload', '--socket', sock]);
     assert.equal(good.code, 0, good.stderr);
-    assert.match(good.stdout, /^reloaded: configuration reloaded from .*; sinks changed: a reload does not apply it - the agent keeps its current sinks until it restarts/);
+    assert.match(good.stdout, /^reloaded: configuration reloaded from .*; sinks applied: opened file:\S+events\.jsonl; flushed and closed file:\S+events\.jsonl\n$/);
     const sub2 = lab.spawnRoot('mosquitto_sub', ['-h', broker, '-p', '1883', '-t', 'c2/#']);
     await waitForEstablished(sub2, broker, 1883);
     const toBroker = () => records(events).filter((r) => JSON.stringify(r).includes(broker)).map((r) => `${kindOf(r)} pid=${r.principal?.process?.pid}`).join(', ');
