@@ -34,13 +34,13 @@ export class AppContextFilter {
   }
 
   /** The label of the approving entry, or null. An unknown executable path is never approved. */
-  approve(proc: ProcessInfo | undefined, protocol: string, ip: string, port: number): string | null {
+  approve(proc: ProcessInfo | undefined, protocol: string, ip: string, port: number, hostname?: string): string | null {
     if (!proc || proc.exe === undefined) return null;
     for (const app of this.apps) {
       if (!app.process.test(proc.exe)) continue;
       if (app.cmdline && !app.cmdline.test(proc.cmdline ?? '')) continue;
       if (app.protocols && !app.protocols.has(protocol.toUpperCase())) continue;
-      if (app.brokers && app.brokers.match(ip, port, protocol) === null) continue;
+      if (app.brokers && app.brokers.match(ip, port, protocol, hostname) === null) continue;
       return app.label;
     }
     return null;
