@@ -106,9 +106,9 @@ describe('wire inspection in the DET0002 judgement', () => {
     assert.equal(f.severity, 'CRITICAL');
     assert.ok(f.rules.includes('BROKER-REPUTATION'));
     assert.equal(f.details?.hostname, 'evil.example.test');
-    assert.equal((findingToUdm(f, { hostname: 'h', platform: 'linux' }, {}) as { target: { hostname?: string } }).target.hostname, 'evil.example.test');
+    assert.equal((findingToUdm(f, { hostname: 'h', platform: 'linux' }, { version: '0.1.0' }) as { target: { hostname?: string } }).target.hostname, 'evil.example.test');
     const conn = withWire(1883, wireOf('mqtt311.bin'), { hostname: 'evil.example.test' });
-    assert.equal((connectionToUdm(conn, { hostname: 'h', platform: 'linux' }, {}) as { target: { hostname?: string } }).target.hostname, 'evil.example.test');
+    assert.equal((connectionToUdm(conn, { hostname: 'h', platform: 'linux' }, { version: '0.1.0' }) as { target: { hostname?: string } }).target.hostname, 'evil.example.test');
   });
 
   test('uriPathRegex over the request path on the wire, with the resolved host name in the URL', () => {
