@@ -60,9 +60,10 @@ export interface WireInfo {
  * How a connection's bytes were seen: 'plaintext' (the socket writes), 'tls-plaintext' (what the
  * process handed to libssl before encryption), or 'none' with the reason: 'static TLS' (TLS on a
  * connection whose process has no libssl mapped: Go, statically linked Rust), 'off' (switched off
- * in config), 'no bytes' (nothing was sent before the connection was reported).
+ * in config), 'TLS plaintext not seen' (a TLS library is mapped but no plaintext came through the
+ * probes in time: no application data yet, a libssl copy not probed, GnuTLS/NSS), 'no bytes'.
  */
-export type Inspection = 'plaintext' | 'tls-plaintext' | 'none, static TLS' | 'none, off' | 'none, no bytes';
+export type Inspection = 'plaintext' | 'tls-plaintext' | 'none, static TLS' | 'none, TLS plaintext not seen' | 'none, off' | 'none, no bytes';
 
 export interface WireCaps {
   /** Distinct topics (and subscriptions, exchanges) kept. */

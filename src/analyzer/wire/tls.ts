@@ -22,8 +22,11 @@ export function parseClientHello(head: Buffer, info: WireInfo, c: WireCollector)
   const session = readVec(b, pos, 1);
   const suites = session && readVec(b, session.next, 2);
   const compression = suites && readVec(b, suites.next, 1);
-  const exts = compression && readVec(b, compression.next, 2);
-  if (!exts) { c.cut.add('bytes'); return; }
+  // Only the head of a large ClientHello may be captured: read the extensions that are there.
+  if (!compression || compression.next + 2 > b.length) { c.cut.add('bytes'); return; }
+  const extLen = b.readUInt16BE(compression.next);
+  const exts = { data: b.subarray(compression.next + 2, Math.min(b.length, compression.next + 2 + extLen)) };
+  if (exts.data.length < extLen) c.cut.add('bytes');
   pos = 0;
   const alpn: string[] = [];
   while (pos + 4 <= exts.data.length) {

@@ -102,6 +102,12 @@ describe('inspectWire on bytes captured from real clients', () => {
     assert.deepEqual(whole('tls-mqtt-alpn.bin').subprotocols, ['x-amzn-mqtt-ca']);
   });
 
+  it('a ClientHello cut to the 200 bytes the probe copies still gives its SNI', () => {
+    const b = fixtureBytes('tls.bin');
+    const t = inspectWire([{ timeMs: 0, bytes: b.subarray(0, 200), length: b.length }]);
+    assert.deepEqual([t.protocol, t.serverName, t.cut], ['TLS', 'broker.example.test', ['bytes']]);
+  });
+
   it('no output ever holds a password from the captures', () => {
     for (const f of fs.readdirSync(FIXTURES).filter((n) => n.endsWith('.bin'))) {
       const out = JSON.stringify(whole(f));
