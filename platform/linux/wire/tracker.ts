@@ -50,6 +50,7 @@ export class WireTracker {
     const out: WireConnection[] = [];
     switch (rec.kind) {
       case 'host': {
+        if (isIpLiteral(rec.name)) break; // getaddrinfo("127.0.0.1") names nothing
         const key = `${rec.pid}|${rec.ip}`;
         this.hosts.delete(key); // re-insert: the Map's order is the age order
         this.hosts.set(key, { name: rec.name, atMs: nowMs });
@@ -132,4 +133,9 @@ export class WireTracker {
     conn.completed = why;
     return conn;
   }
+}
+
+/** An address written as text (IPv4 dotted, or anything with a colon: IPv6), not a host name. */
+export function isIpLiteral(name: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(':');
 }
