@@ -1,11 +1,16 @@
 import { createSource } from '../../platform';
 import { ProcfsSource } from '../../platform/linux/procfs/source';
+import { WireSource, wirePorts } from '../../platform/linux/wire/source';
 import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { Source } from '../core/source';
 import type { ConnectionEvent } from '../core/types';
 import type { Logger } from '../core/logger';
+import { WireJoin } from './wire-join';
+
+/** How long a connect event waits for its wire event: the wire source judges 2 s after connect. */
+const WIRE_HOLD_MS = 3000;
 
 export interface CaptureStatus {
   /** The source delivering events now. */
@@ -47,12 +52,14 @@ export class Capture implements Source {
   private ebpfDown = false;
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
-    this.emit = emit;
+    await this.startWire(emit);
+    const out = (e: ConnectionEvent): void => { if (this.join) this.join.connect(e, Date.now()); else emit(e); };
+    this.emit = out;
     const wantEbpf = this.config.capture === 'ebpf' || (this.config.capture === 'auto' && process.platform === 'linux');
     if (wantEbpf) {
       try {
         const ebpf = createSource('ebpf', { config: this.config, isCandidate: this.candidate, isPubSubPort: this.pubSubPort, onStatus: (up: boolean, why?: string) => this.ebpfStatus(up, why) });
-        await ebpf.start(emit);
+        await ebpf.start(out);
         this.sources.push(ebpf);
         this.status.active = 'ebpf';
         this.log.info(`capturing with eBPF (bpftrace on sock:inet_sock_set_state); fallback: procfs polling every ${this.config.pollInterval / 1000}s if bpftrace stops`);
@@ -64,6 +71,36 @@ export class Capture implements Source {
       }
     }
     await this.startPoller();
+  }
+
+  private join: WireJoin | null = null;
+  private joinTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Wire inspection (Linux, wireInspection.enabled): a second bpftrace program whose events are
+   * joined to the connect sources' events of the same socket (one socket, one event). Unavailable
+   * is said once and the agent carries on judging by port and command line.
+   */
+  private async startWire(emit: (e: ConnectionEvent) => void): Promise<void> {
+    const settings = this.config.wireInspection;
+    if (!settings.enabled || process.platform !== 'linux') return;
+    const ports = wirePorts(this.config);
+    const watched = ports === null ? null : new Set(ports);
+    const join = new WireJoin(emit, WIRE_HOLD_MS, (port) => watched === null || watched.has(port));
+    const wire = new WireSource({ settings, ports, bpftracePath: this.config.bpftracePath });
+    try {
+      await wire.start((e) => join.wire(e, Date.now()));
+    } catch (err) {
+      const why = (err as Error).message;
+      this.status.fallbacks.push(`wire: ${why}`);
+      this.log.warn(`wire inspection unavailable (${why}); connections are judged by port and command line only`);
+      return;
+    }
+    this.join = join;
+    this.sources.push(wire);
+    this.joinTimer = setInterval(() => join.tick(Date.now()), 250);
+    this.joinTimer.unref();
+    this.log.info(`wire inspection on: first ${settings.captureWrites} writes x ${settings.captureBytes} bytes per connection to ${ports === null ? 'any port' : `${ports.length} ports`}; TLS plaintext ${settings.tls ? `through ${wire.libraries.libssl.length} libssl file(s)` : 'off'}; host names ${settings.hostnames && wire.libraries.libc ? 'on' : 'off'}`);
   }
 
   private async startPoller(): Promise<void> {
@@ -100,7 +137,11 @@ export class Capture implements Source {
   }
 
   async close(): Promise<void> {
+    if (this.joinTimer) clearInterval(this.joinTimer);
+    this.joinTimer = null;
     await Promise.all(this.sources.map((s) => s.close()));
+    this.join?.flush();
+    this.join = null;
     this.sources = [];
     this.poller = null;
   }

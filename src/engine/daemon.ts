@@ -50,7 +50,7 @@ export interface DaemonDeps {
 
 /** Settings whose change needs a new capture source. */
 function captureKey(c: Config): string {
-  return JSON.stringify([c.capture, c.adapter, c.procRoot, c.pollInterval, c.protocolPortList, c.internalNetworks, c.mode]);
+  return JSON.stringify([c.capture, c.adapter, c.procRoot, c.pollInterval, c.protocolPortList, c.internalNetworks, c.mode, c.wireInspection, c.webBrokerPorts]);
 }
 
 /**

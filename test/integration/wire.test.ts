@@ -57,7 +57,7 @@ function findingOf(e: ConnectionEvent): Finding {
 describe('wire inspection on real connections', () => {
   let lab: Lab | undefined;
   before(async () => {
-    source = new WireSource({ settings: config.wireInspection, ports: wirePorts(config) });
+    source = new WireSource({ settings: { ...config.wireInspection, enabled: true }, ports: wirePorts(config) });
   });
   after(async () => { await source?.close(); });
 
