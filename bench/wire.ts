@@ -68,7 +68,7 @@ async function run(dir: string, inspect: boolean, mosquitto: string, python: str
   const broker = spawn(mosquitto, ['-c', conf], { stdio: 'ignore' });
   const config = path.join(dir, `agent-${port}.yaml`);
   fs.writeFileSync(config, [
-    'capture: ebpf',
+    'adapter: ebpf',
     'includeLoopback: true',
     `protocolPortList: { MQTT: [${port}] }`,
     'webBrokerPorts: []',

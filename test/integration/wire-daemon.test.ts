@@ -37,7 +37,7 @@ test('the daemon with wireInspection on: AN0005 on 8080 with its topic; one reco
   t.after(() => lab.stopAll());
   const events = path.join(lab.tmpDir, 'events.jsonl');
   const config = lab.writeFile('wire-daemon.yaml', [
-    'capture: ebpf',
+    'adapter: ebpf',
     `control: { socket: ${JSON.stringify(path.join(lab.tmpDir, 'ctl', 'bw.sock'))} }`,
     `sinks: [{ type: file, path: ${JSON.stringify(events)} }]`,
     'wireInspection: { enabled: true }',
