@@ -50,6 +50,9 @@ export function applyWire(conn: ConnectionEvent, rules: Rules, port: WirePort, s
   if (conn.inspection) details.inspection = conn.inspection;
   if (conn.destination.hostname) details.hostname = conn.destination.hostname;
   const w = conn.wire;
+  if (conn.inspection?.startsWith('none, ') && conn.inspection !== 'none, no bytes') {
+    reasons.push(`the connection's contents could not be inspected (${conn.inspection})`);
+  }
   if (!w) return severity;
   details.wire = w;
   const portProtocol = rules.ports.get(conn.destination.port);

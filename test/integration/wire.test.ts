@@ -90,7 +90,7 @@ describe('wire inspection on real connections', () => {
     assert.match(f.reasons.join('\n'), /"bw-wire-[0-9a-f]{8}\.test"/);
   });
 
-  test('the same implant over TLS on 8883: topics through the libssl probes', async (t) => {
+  test('the same implant over TLS on 8883: topics through the libssl probes; Node (static OpenSSL) is none, static TLS', async (t) => {
     lab = labs.get(t);
     if (!lab) return;
     t.after(() => lab?.stopAll());
@@ -112,6 +112,22 @@ describe('wire inspection on real connections', () => {
     assert.equal(f.tls, true);
     assert.deepEqual((f.details?.wire as WireInfo).topics, [topic]);
     assert.match(f.reasons.join('\n'), /TLS plaintext, through libssl|confirm MQTT/);
+
+    // Node carries its own, statically linked OpenSSL: no libssl to probe, and the event says so.
+    const nodeScript = [
+      "const tls = require('node:tls');",
+      `const s = tls.connect({ host: ${JSON.stringify(lab.external.ipv4)}, port: 8883, ca: require('node:fs').readFileSync(${JSON.stringify(pki.caFile)}), checkServerIdentity: () => undefined }, () => {`,
+      "  s.write(Buffer.from([0x10, 0x10, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, 4, 0x6e, 0x6f, 0x64, 0x65]));",
+      "  setInterval(() => s.write(Buffer.from([0x30, 5, 0, 1, 0x74, 0x68, 0x69])), 200);",
+      "  console.log('tls up');",
+      '});',
+    ].join('\n');
+    const staticTls = lab.spawnRoot(process.execPath, ['-e', nodeScript]);
+    await staticTls.waitForOutput(/tls up/);
+    const st = await eventFor(staticTls.pid, 8883);
+    assert.equal(st.inspection, 'none, static TLS');
+    assert.equal(st.wire?.protocol, 'TLS');
+    assert.match(findingOf(st).reasons.join('\n'), /could not be inspected \(none, static TLS\)/);
   });
 
   test('STOMP, AMQP and XMPP first bytes from nc, socat and python on unusual ports; HTTP and TLS to 1883 are not taken for MQTT', async (t) => {

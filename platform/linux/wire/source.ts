@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../../src/config/embedded';
 import type { Config } from '../../../src/config/schema';
-import type { Source } from '../../../src/core/source';
+import type { Source, SourceHealth } from '../../../src/core/source';
 import { AdapterUnavailableError } from '../../../src/core/source';
 import type { ConnectionEvent, ProcessInfo } from '../../../src/core/types';
 import { WarningCollector } from '../../../src/core/warnings';
@@ -53,6 +53,8 @@ export class WireSource implements Source {
   private readonly reader: ProcfsReader;
   private emit: (e: ConnectionEvent) => void = () => {};
   private closing = false;
+  private bpfDied = false;
+  private lastError: string | null = null;
   private inFlight = new Set<Promise<void>>();
 
   constructor(private readonly o: WireSourceOptions) {
@@ -91,7 +93,12 @@ export class WireSource implements Source {
         stderrLine: (line) => { if (/ERROR/.test(line) && !/RLIMIT_MEMLOCK/.test(line)) errors.push(line.trim()); },
         closed: (code) => {
           reject(new AdapterUnavailableError('wire', `bpftrace exited (${code}) before its probes were attached: ${errors.slice(0, 3).join('; ') || 'no message'}`));
-          if (!this.closing) this.warn.add('wire-bpftrace-exit', `bpftrace exited with ${code}: ${errors.slice(0, 1).join('') || 'no message'}`);
+          if (!this.closing) {
+            // Not restarted: the connect capture goes on; wire facts stop until the agent restarts. Said once.
+            this.bpfDied = true;
+            this.lastError = `wire.bt's bpftrace exited with ${code}: ${errors.slice(0, 1).join('') || 'no message'}`;
+            this.warn.add('wire-bpftrace-exit', this.lastError);
+          }
         },
       });
     });
@@ -140,6 +147,11 @@ export class WireSource implements Source {
       this.inFlight.add(job);
       void job.finally(() => this.inFlight.delete(job));
     }
+  }
+
+  /** Partial failures since start, for the daemon's status (lost perf events, malformed lines, a dead bpftrace). */
+  health(): SourceHealth {
+    return { eventsLost: this.stats.lost, pollErrors: this.bpfDied ? 1 : 0, lastError: this.lastError, warnings: this.warn.list() };
   }
 
   async close(): Promise<void> {
