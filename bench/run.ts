@@ -5,6 +5,7 @@
 import { benchDaemon } from './daemon';
 import { benchForwarder } from './forwarder';
 import { benchScan } from './scan';
+import { benchWire } from './wire';
 
 async function main(): Promise<void> {
   console.log('== scan (procfs adapter) vs ss, lsof, systeminformation');
@@ -15,6 +16,9 @@ async function main(): Promise<void> {
   console.table(await benchDaemon());
   console.log('\n== delivery to rsyslog over TLS with the spool on, vs writing the same records to the socket directly');
   console.table(await benchForwarder());
+  console.log('\n== wire inspection off vs on: agent (+ bpftrace children) at idle and at ~100 MQTT publishes/s, and the publisher itself');
+  console.log('goal: inspection adds <= 1% of one core at 100 publishes/s');
+  console.table(await benchWire());
 }
 
 main().catch((err: Error) => {

@@ -81,19 +81,30 @@ export class AddressList {
     return failures;
   }
 
-  /** The first entry that covers this destination (and port/protocol, where the entry limits them). */
-  match(ip: string, port: number, protocol: string): AddressMatch | null {
+  /**
+   * The first entry that covers this destination (and port/protocol, where the entry limits them).
+   * A host-name entry also matches by name when the connection carries the name its process
+   * resolved (`hostname`, from the wire probes): no DNS lookup of ours is needed then.
+   */
+  match(ip: string, port: number, protocol: string, hostname?: string): AddressMatch | null {
     const canonical = canonicalIp(ip);
     const addr = parseIp(ip);
     if (canonical === null || addr === null) return null;
+    const name = hostname === undefined ? undefined : normalHostname(hostname);
     for (const e of this.all()) {
       if (e.ports && !e.ports.has(port)) continue;
       if (e.protocols && !e.protocols.has(protocol.toUpperCase())) continue;
-      const hit = e.range ? e.range[0].kind() === addr.kind() && addr.match(e.range) : e.ips.has(canonical);
+      const byName = e.kind === 'hostname' && name !== undefined && normalHostname(e.text) === name;
+      const hit = byName || (e.range ? e.range[0].kind() === addr.kind() && addr.match(e.range) : e.ips.has(canonical));
       if (hit) return e.comment ? { entry: e.text, comment: e.comment } : { entry: e.text };
     }
     return null;
   }
+}
+
+/** Host names compare case-insensitively and without the root's trailing dot. */
+export function normalHostname(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
 }
 
 function compileEntry(e: BrokerEntry): CompiledEntry {

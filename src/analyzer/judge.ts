@@ -4,7 +4,8 @@ import { endpointText } from '../core/text';
 import { applyProcessAnalytic } from './process-analytics';
 import { baseName } from './processes';
 import { maxSeverity, minSeverity, raiseSeverity, type Rules } from './rules';
-import { readMqttCliIntent, scoreTopicAnomaly } from './topics';
+import { readMqttCliIntent, scoreTopicAnomaly, scoreWireAnomaly } from './topics';
+import { applyWire, portOrWireProtocol } from './wire-judge';
 import { isWebBrokerCandidate, judgeUriPath } from './uripath';
 
 export const RULE = {
@@ -56,26 +57,27 @@ function makeFinding(conn: ConnectionEvent, rules: string[], severity: Severity,
 }
 
 /**
- * DET0002 judgement of one outbound connection. Returns null when the destination port is not a
- * pub/sub port (the connection is not ours to judge).
+ * DET0002 judgement of one outbound connection. Returns null when neither the destination port nor
+ * the connection's first bytes (wire inspection) say pub/sub (the connection is not ours to judge).
  */
 export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | null {
-  const info = rules.ports.get(conn.destination.port);
+  const info = portOrWireProtocol(conn, rules);
   if (!info) return null;
   const { protocol, tls } = info;
-  const dest = endpointText(conn.destination.ip, conn.destination.port);
+  const hostname = conn.destination.hostname;
+  const dest = `${endpointText(conn.destination.ip, conn.destination.port)}${hostname ? ` (${JSON.stringify(hostname)})` : ''}`;
   const destinationClass = rules.networks.classify(conn.destination.ip);
   const verdict = (outcome: Verdict['outcome'], reasons: string[]): Verdict => ({ protocol, tls, destinationClass, outcome, reasons });
 
-  const bad = rules.reputation.match(conn.destination.ip, conn.destination.port, protocol);
+  const bad = rules.reputation.match(conn.destination.ip, conn.destination.port, protocol, hostname);
   if (destinationClass !== 'external' && !bad) {
     const why = destinationClass === 'loopback' ? 'loopback destination (use --include-loopback to judge it)' : 'internal destination (internalNetworks)';
     return { verdict: verdict('ignored', [why]), finding: null };
   }
   if (!bad) {
-    const allowed = rules.allow.match(conn.destination.ip, conn.destination.port, protocol);
+    const allowed = rules.allow.match(conn.destination.ip, conn.destination.port, protocol, hostname);
     if (allowed) return { verdict: verdict('allowed', [`broker ${dest} is on brokerAllowList (${allowed.entry}${allowed.comment ? `: ${allowed.comment}` : ''})`]), finding: null };
-    const app = rules.apps.approveSocket(conn, protocol, conn.destination.ip, conn.destination.port);
+    const app = rules.apps.approveSocket(conn, protocol, conn.destination.ip, conn.destination.port, hostname);
     if (app.label !== null) {
       const all = (conn.holders?.length ?? 0) > 1 ? `every process holding the socket (${holderList(conn.holders as ProcessInfo[])}) is an approved app` : `${describeProcess(conn.process)} is an approved app`;
       return { verdict: verdict('allowed', [`${all} (appContextFilter ${app.label})`]), finding: null };
@@ -110,8 +112,17 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
   }
 
   severity = applyProcessAnalytic(conn, rules, severity, ruleIds, reasons, details);
+  severity = applyWire(conn, rules, info, severity, ruleIds, reasons, details);
 
-  if (rules.topic && !bad) {
+  if (rules.topic && !bad && conn.wire?.pubsub) {
+    const anomaly = scoreWireAnomaly(conn.wire, rules.topic);
+    details.topicAnomalyScore = anomaly.score;
+    if (anomaly.score >= rules.topic.threshold && anomaly.score > 0) {
+      ruleIds.push(RULE.topic);
+      severity = raiseSeverity(severity);
+      reasons.push(...anomaly.indicators.map((i) => `TopicAnomalyScore (wire): ${i}`));
+    }
+  } else if (rules.topic && !bad) {
     const intent = readMqttCliIntent(conn.process);
     if (intent) {
       const anomaly = scoreTopicAnomaly(intent, rules.topic);

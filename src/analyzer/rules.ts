@@ -30,6 +30,8 @@ export interface Rules {
   /** Web ports that carry brokers over HTTPS/WebSockets: judged by uriPathRegex (uripath.ts). */
   webBrokerPorts: Set<number>;
   timeWindowMs: number;
+  /** HIGH-FREQUENCY-PUBLISH thresholds (wireInspection.highFrequency). */
+  highFrequency: { publishesPerSecond: number; minPublishes: number };
 }
 
 export interface CompileOptions {
@@ -81,6 +83,7 @@ export function compileRules(config: Config, options: CompileOptions = {}): Rule
     uriPathRegex: config.uriPathRegex.map((p) => new RegExp(p, 'i')),
     webBrokerPorts: new Set(config.webBrokerPorts),
     timeWindowMs: config.timeWindow,
+    highFrequency: { ...config.wireInspection.highFrequency },
   };
 }
 

@@ -123,6 +123,20 @@ export const configSchema = z.strictObject({
   payloadLengthThreshold: z.number().int().min(0),
   uriPathRegex: z.array(regex),
   webBrokerPorts: z.array(port),
+  wireInspection: z.strictObject({
+    enabled: z.boolean(),
+    plaintext: z.boolean(),
+    tls: z.boolean(),
+    hostnames: z.boolean(),
+    allPorts: z.boolean(),
+    extraPorts: z.array(port),
+    captureBytes: z.number().int().min(16).max(200),
+    captureWrites: z.number().int().min(1).max(256),
+    highFrequency: z.strictObject({
+      publishesPerSecond: z.number().positive(),
+      minPublishes: z.number().int().min(2),
+    }),
+  }),
   procRoot: z.string().min(1),
   /** Deprecated alias of `adapter` (resolved and removed by loadConfig; see resolveCaptureAlias). */
   capture: z.enum(['auto', 'ebpf', 'procfs']).optional(),

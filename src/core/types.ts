@@ -4,6 +4,9 @@
  * carried as a JSON string value, never interpolated into a shell or a log format.
  */
 
+import type { Inspection, WireInfo } from './wire';
+
+export type { Inspection, WireInfo } from './wire';
 export type Transport = 'tcp' | 'udp';
 export type Severity = 'INFORMATIONAL' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 export const SEVERITY_ORDER: readonly Severity[] = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
@@ -12,6 +15,12 @@ export interface Endpoint {
   /** Canonical text form: dotted IPv4, RFC 5952 short IPv6; IPv4-mapped (::ffff:a.b.c.d) written as the IPv4 it carries. */
   ip: string;
   port: number;
+  /**
+   * Destination only: the host name the process resolved before it connected (getaddrinfo, seen by
+   * the wire probes) - UDM target.hostname, Sysmon DestinationHostname. Hostile text, like a
+   * process name: the process chose it. The agent never resolves names itself for this.
+   */
+  hostname?: string;
 }
 
 export interface ProcessInfo {
@@ -60,6 +69,10 @@ export interface ConnectionEvent {
   netns?: string;
   /** Owning process; absent when no process holds the socket (TIME_WAIT) or it could not be read. */
   process?: ProcessInfo;
+  /** What the first bytes on the connection say (wire inspection), when they were captured. */
+  wire?: WireInfo;
+  /** Whether, and how, the connection's bytes could be inspected ("none, static TLS" ...). */
+  inspection?: Inspection;
   /**
    * Every process holding the socket, when more than one does (an fd inherited across fork, or
    * passed): `process` is one of them. The socket is approved only if every holder is.

@@ -5,6 +5,11 @@ import type { Config } from '../config/schema';
 import type { Logger } from '../core/logger';
 import { AdapterUnavailableError, addHealth, emptyHealth, type Source, type SourceHealth } from '../core/source';
 import type { ConnectionEvent } from '../core/types';
+import { WireSource, wirePorts } from '../../platform/linux/wire/source';
+import { WireJoin } from './wire-join';
+
+/** How long a connect event waits for its wire event: the wire source judges 2 s after connect. */
+const WIRE_HOLD_MS = 3000;
 
 /** Connections the streaming source reported that a stand-in poller must not report again (bounded, oldest dropped first). */
 const MAX_REPORTED_KEYS = 100_000;
@@ -75,7 +80,9 @@ export class Capture implements Source {
   }
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
-    this.emit = emit;
+    await this.startWire(emit);
+    const out = (e: ConnectionEvent): void => { if (this.join) this.join.connect(e, Date.now()); else emit(e); };
+    this.emit = out;
     const plan = planCapture(this.config.adapter, this.deps.platform ?? process.platform);
     this.plan = plan;
     const every = `every ${this.config.pollInterval / 1000}s`;
@@ -88,7 +95,7 @@ export class Capture implements Source {
         await source.start((e) => {
           this.reported.add(socketKey(e));
           if (this.reported.size > MAX_REPORTED_KEYS) this.reported.delete(this.reported.values().next().value as string);
-          emit(e);
+          out(e);
         });
         this.sources.push(source);
         this.status.active = source.name;
@@ -110,6 +117,36 @@ export class Capture implements Source {
       this.status.fallbacks.unshift(`${plan.stream}: ${streamFailure}`);
       this.log.warn(`${title(plan.stream)} capture unavailable (${streamFailure}); falling back to ${plan.poll} polling ${every} - connections shorter than that may be missed`);
     }
+  }
+
+  private join: WireJoin | null = null;
+  private joinTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Wire inspection (Linux, wireInspection.enabled): a second bpftrace program whose events are
+   * joined to the connect sources' events of the same socket (one socket, one event). Unavailable
+   * is said once and the agent carries on judging by port and command line.
+   */
+  private async startWire(emit: (e: ConnectionEvent) => void): Promise<void> {
+    const settings = this.config.wireInspection;
+    if (!settings.enabled || (this.deps.platform ?? process.platform) !== 'linux') return;
+    const ports = wirePorts(this.config);
+    const watched = ports === null ? null : new Set(ports);
+    const join = new WireJoin(emit, WIRE_HOLD_MS, (port) => watched === null || watched.has(port));
+    const wire = new WireSource({ settings, ports, bpftracePath: this.config.bpftracePath });
+    try {
+      await wire.start((e) => join.wire(e, Date.now()));
+    } catch (err) {
+      const text = reasonOf(err);
+      this.status.fallbacks.push(`wire: ${text}`);
+      this.log.warn(`wire inspection unavailable (${text}); connections are judged by port and command line only`);
+      return;
+    }
+    this.join = join;
+    this.sources.push(wire);
+    this.joinTimer = setInterval(() => join.tick(Date.now()), 250);
+    this.joinTimer.unref();
+    this.log.info(`wire inspection on: first ${settings.captureWrites} writes x ${settings.captureBytes} bytes per connection to ${ports === null ? 'any port' : `${ports.length} ports`}; TLS plaintext ${settings.tls ? `through ${wire.libraries.libssl.length} libssl file(s)` : 'off'}; host names ${settings.hostnames && wire.libraries.libc ? 'on' : 'off'}`);
   }
 
   /** Starts the polling adapter (at start, or while the stream is down); `announce`: log which runs. */
@@ -161,8 +198,12 @@ export class Capture implements Source {
   }
 
   async close(): Promise<void> {
+    if (this.joinTimer) clearInterval(this.joinTimer);
+    this.joinTimer = null;
     const sources = this.sources;
     await Promise.all(sources.map((s) => s.close()));
+    this.join?.flush(); // held connect events go out before close resolves
+    this.join = null;
     await this.retiring;
     this.retired = sources.reduce((sum, s) => addHealth(sum, s.health?.() ?? emptyHealth()), this.retired);
     this.sources = [];

@@ -76,7 +76,7 @@ export class ReloadRefusedError extends Error {
 /** Settings whose change needs a new capture source. */
 function captureKey(c: Config): string {
   // The adapters' pre-filters are built from these (and eBPF renders the ports into its program).
-  return JSON.stringify([c.adapter, c.bpftracePath, c.procRoot, c.pollInterval, c.protocolPortList, c.internalNetworks, c.includeLoopback, c.webBrokerPorts, c.uriPathRegex, c.mode]);
+  return JSON.stringify([c.adapter, c.bpftracePath, c.procRoot, c.pollInterval, c.protocolPortList, c.internalNetworks, c.includeLoopback, c.webBrokerPorts, c.uriPathRegex, c.mode, c.wireInspection]);
 }
 
 const restartNote = (what: string, why = 'a reload does not apply it'): string =>
