@@ -108,7 +108,8 @@ export const configSchema = z.strictObject({
   uriPathRegex: z.array(regex),
   webBrokerPorts: z.array(port),
   procRoot: z.string().min(1),
-  capture: z.enum(['auto', 'ebpf', 'procfs']),
+  /** Deprecated alias of `adapter` (resolved and removed by loadConfig; see resolveCaptureAlias). */
+  capture: z.enum(['auto', 'ebpf', 'procfs']).optional(),
   bpftracePath: z.string().min(1).nullable(),
   pollInterval: duration,
   beaconing: z.strictObject({
@@ -130,7 +131,8 @@ export const configSchema = z.strictObject({
   adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof']),
 });
 
-export type Config = z.output<typeof configSchema>;
+/** A loaded configuration: the deprecated `capture` key is already folded into `adapter`. */
+export type Config = Omit<z.output<typeof configSchema>, 'capture'>;
 export type BrokerEntry = z.output<typeof brokerEntry>;
 export type AppContextEntry = z.output<typeof appContextEntry>;
 export type OsName = keyof Config['unusualProcessList'];

@@ -1,14 +1,13 @@
 import type { Correlation } from '../analyzer/analyze';
 import { type Resolver, systemResolver } from '../analyzer/addresses';
-import { BeaconDetector } from '../analyzer/beacon';
-import { judge } from '../analyzer/judge';
+import { AnalysisPipeline, type PipelineItem } from '../analyzer/pipeline';
 import { compileRules, resolveBrokerNames, type Rules } from '../analyzer/rules';
-import { WindowCorrelator } from '../analyzer/windows';
 import type { Config } from '../config/schema';
 import type { OutRecord } from '../core/sink';
-import type { Source } from '../core/source';
+import type { Source, SourceHealth } from '../core/source';
 import type { ConnectionEvent, Finding, HostFacts, JudgedConnection } from '../core/types';
 import type { Output, RecordFormat } from '../sinks';
+import { HealthLedger } from './health';
 import type { Logger } from '../core/logger';
 
 /** Turns analyzer output into sink records (UDM, OCSF, ...). */
@@ -46,35 +45,72 @@ export interface DaemonDeps {
   outputs: Output[];
   resolver?: Resolver;
   now?: () => number;
+  /** How often the capture's health (failed polls, lost events, warnings) is read and logged; default 5 s. */
+  healthIntervalMs?: number;
+  /** Repeats of one warning code are summed up in one log line at most this often; default 10 min. */
+  warningLogIntervalMs?: number;
+}
+
+/** The outcome of the last reload, for `status`. */
+export interface ReloadRecord {
+  at: string;
+  ok: boolean;
+  message: string;
+}
+
+/** A reload the daemon refused; the previous configuration and capture stay in force. */
+export class ReloadRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReloadRefusedError';
+  }
 }
 
 /** Settings whose change needs a new capture source. */
 function captureKey(c: Config): string {
-  return JSON.stringify([c.capture, c.adapter, c.procRoot, c.pollInterval, c.protocolPortList, c.internalNetworks, c.mode]);
+  // The adapters' pre-filters are built from these (and eBPF renders the ports into its program).
+  return JSON.stringify([c.adapter, c.bpftracePath, c.procRoot, c.pollInterval, c.protocolPortList, c.internalNetworks, c.includeLoopback, c.webBrokerPorts, c.uriPathRegex, c.mode]);
+}
+
+/** Settings a reload does not apply: the reply says so (they take effect at the next start). */
+function restartOnlyChanges(before: Config, after: Config): string[] {
+  const changed: string[] = [];
+  if (JSON.stringify(before.sinks) !== JSON.stringify(after.sinks)) changed.push('sinks');
+  if (JSON.stringify(before.logging) !== JSON.stringify(after.logging)) changed.push('logging');
+  return changed;
 }
 
 /**
  * The `run` loop: source -> bounded queue -> analyzer (judge, time windows, beaconing) -> sinks.
- * Events beyond queueSize are dropped and counted, never silently. reload() swaps the rules
- * atomically; a bad config never replaces a good one (the caller validates before calling).
+ * Events beyond queueSize are dropped and counted, never silently. The capture's partial failures
+ * (failed polls, lost events, warnings) are read every healthIntervalMs: counted for `status`
+ * and logged rate-limited. reload() swaps the rules atomically; a bad config never replaces a good
+ * one (the caller validates before calling), and a capture change starts the new capture before
+ * the old one closes - if the new one cannot start, the reload is refused and the old one stays.
  */
 export class Daemon {
   readonly counters: DaemonCounters = { eventsSeen: 0, eventsJudged: 0, eventsIgnored: 0, eventsDropped: 0, findings: 0, correlations: 0, beacons: 0, recordsSent: 0, sinkErrors: 0 };
   readonly startedAt: number;
   private rules!: Rules;
   private config!: Config;
-  private windows!: WindowCorrelator;
-  private beacons: BeaconDetector | null = null;
+  private pipeline!: AnalysisPipeline;
   private source: Source | null = null;
   private queue: ConnectionEvent[] = [];
   private draining: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private expireTimer: NodeJS.Timeout | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly pendingSends = new Set<Promise<void>>();
+  private readonly health: HealthLedger;
+  /** The latest error of any kind: a sink write, a failed poll, a capture a reload could not start. */
   lastError: string | null = null;
+  /** The outcome of the last reload (null before the first). */
+  lastReload: ReloadRecord | null = null;
 
   constructor(private readonly deps: DaemonDeps) {
     this.startedAt = this.now();
+    this.health = new HealthLedger(deps.log, deps.warningLogIntervalMs ?? 600_000, () => this.now(), (m) => { this.lastError = m; });
   }
 
   private now(): number {
@@ -85,21 +121,48 @@ export class Daemon {
     return this.source?.name ?? null;
   }
 
+  /** The capture running now (a reload may have replaced the first one). */
+  get currentSource(): Source | null {
+    return this.source;
+  }
+
   get queueLength(): number {
     return this.queue.length;
   }
 
-  private async applyConfig(config: Config): Promise<void> {
+  /** What went partly wrong in capture since the daemon started, over every source it ran. */
+  captureHealth(): SourceHealth {
+    return this.health.total(this.source);
+  }
+
+  /** Compiles the rules of a config and resolves its broker names; commits nothing. */
+  private async prepare(config: Config): Promise<Rules> {
     const rules = compileRules(config, { platform: this.deps.host.platform });
     for (const w of await resolveBrokerNames(rules, this.deps.resolver ?? systemResolver)) this.deps.log.warn(w);
-    const windowChanged = !this.config || this.config.timeWindow !== config.timeWindow || this.config.mode !== config.mode;
+    return rules;
+  }
+
+  private commit(config: Config, rules: Rules): void {
+    const previous = this.pipeline;
+    const sameWindows = previous && this.config.timeWindow === config.timeWindow && this.config.mode === config.mode
+      && JSON.stringify(this.config.beaconing) === JSON.stringify(config.beaconing);
     this.config = config;
     this.rules = rules;
-    if (windowChanged) this.windows = new WindowCorrelator(config.timeWindow, config.mode);
-    const b = config.beaconing;
-    this.beacons = b.enabled
-      ? new BeaconDetector({ minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked, windowMs: config.timeWindow })
-      : null;
+    if (sameWindows) {
+      // Open windows and beacon series carry over: a reload must not split a window in two.
+      previous.setRules(rules);
+    } else {
+      // New windows: the old pipeline's open windows close now, with what they hold.
+      const b = config.beaconing;
+      this.pipeline = new AnalysisPipeline({
+        rules,
+        host: this.deps.host.hostname,
+        window: config.timeWindow,
+        emitOpen: true,
+        beaconing: b.enabled ? { minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked } : null,
+      });
+      if (previous) this.emitItems(previous.finish());
+    }
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.refreshTimer = setInterval(() => {
       resolveBrokerNames(this.rules, this.deps.resolver ?? systemResolver)
@@ -110,30 +173,84 @@ export class Daemon {
   }
 
   async start(config: Config): Promise<void> {
-    await this.applyConfig(config);
-    await this.startSource();
-    this.expireTimer = setInterval(() => {
-      const now = this.now();
-      this.windows.expire(now);
-      this.beacons?.expire(now);
-    }, Math.min(60_000, config.timeWindow));
-    this.expireTimer.unref();
-  }
-
-  private async startSource(): Promise<void> {
-    this.source = await this.deps.createSource(this.config, this.rules);
-    await this.source.start((e) => this.enqueue(e));
-  }
-
-  /** Applies a validated new config. Restarts capture only when capture settings changed. */
-  async reload(config: Config): Promise<void> {
-    const restart = captureKey(config) !== captureKey(this.config);
-    await this.applyConfig(config);
-    if (restart) {
-      this.deps.log.info('capture settings changed: restarting the capture source');
-      await this.source?.close();
-      await this.startSource();
+    const rules = await this.prepare(config);
+    this.commit(config, rules);
+    try {
+      this.source = await this.startSource(config, rules);
+    } catch (err) {
+      if (this.refreshTimer) clearInterval(this.refreshTimer);
+      throw err;
     }
+    this.expireTimer = setInterval(() => this.emitItems(this.pipeline.expire(this.now())), Math.min(60_000, config.timeWindow));
+    this.expireTimer.unref();
+    this.healthTimer = setInterval(() => this.sampleHealth(), this.deps.healthIntervalMs ?? 5000);
+    this.healthTimer.unref();
+  }
+
+  /** Builds and starts a capture; a source that fails to start is closed again before the error propagates. */
+  private async startSource(config: Config, rules: Rules): Promise<Source> {
+    const source = await this.deps.createSource(config, rules);
+    try {
+      await source.start((e) => this.enqueue(e));
+    } catch (err) {
+      await source.close().catch(() => undefined);
+      throw err;
+    }
+    return source;
+  }
+
+  /** Reads the live source's health and logs what is new since the last read (rate-limited). */
+  sampleHealth(): void {
+    this.health.sample(this.source);
+  }
+
+  /** Closes a source that was replaced or stopped; its numbers move to the totals. */
+  private async retire(source: Source): Promise<void> {
+    try {
+      await source.close();
+    } catch (err) {
+      this.deps.log.warn(`capture ${source.name} did not close cleanly: ${(err as Error).message}`);
+    }
+    this.health.retire(source);
+  }
+
+  /**
+   * Applies a validated new config. When capture settings changed, the new capture starts first and
+   * the old one closes only once it runs: the agent is never blind. If the new one cannot start, the
+   * reload is refused (ReloadRefusedError) and nothing changes. Returns notes for the reply: settings
+   * that take effect only at the next start.
+   */
+  async reload(config: Config): Promise<{ notes: string[] }> {
+    const rules = await this.prepare(config);
+    const restart = captureKey(config) !== captureKey(this.config);
+    let next: Source | null = null;
+    if (restart) {
+      const old = this.source?.name ?? 'none';
+      this.deps.log.info(`capture settings changed: starting the new capture before ${old} stops`);
+      try {
+        next = await this.startSource(config, rules);
+      } catch (err) {
+        const why = (err as Error).message.replace(/\s+/g, ' ');
+        this.lastError = `reload: the new capture could not start: ${why}`;
+        throw new ReloadRefusedError(`the new capture could not start (${why}); the previous capture (${old}) keeps running`);
+      }
+    }
+    const notes = restartOnlyChanges(this.config, config).map((what) => `${what} changed: a reload does not apply it - the agent keeps its current ${what} until it restarts (restart the service to apply)`);
+    this.commit(config, rules);
+    if (next) {
+      const old = this.source;
+      this.sampleHealth();
+      this.source = next;
+      if (old) await this.retire(old);
+      this.deps.log.info(`capture now ${next.name}${old ? `; ${old.name} closed` : ''}`);
+    }
+    for (const n of notes) this.deps.log.warn(n);
+    return { notes };
+  }
+
+  /** Remembers the outcome of a reload for `status` (the agent calls it for every reload). */
+  recordReload(ok: boolean, message: string): void {
+    this.lastReload = { at: new Date(this.now()).toISOString(), ok, message };
   }
 
   enqueue(e: ConnectionEvent): void {
@@ -162,35 +279,39 @@ export class Daemon {
 
   /** Judges one event and returns what it produces (telemetry, findings, correlations). */
   analyze(e: ConnectionEvent): AnalysisItem[] {
-    const j = judge(e, this.rules);
-    if (!j || j.verdict.outcome === 'ignored') {
-      this.counters.eventsIgnored++;
-      return [];
-    }
-    this.counters.eventsJudged++;
+    const before = this.pipeline.counts.judged;
+    const items = this.pipeline.push(e);
+    if (this.pipeline.counts.judged === before) this.counters.eventsIgnored++;
+    else this.counters.eventsJudged++;
+    return this.toAnalysisItems(items);
+  }
+
+  /**
+   * One socket is one event: a connection that raised a finding is sent as the finding (the same
+   * NETWORK_CONNECTION plus security_result), so the SIEM's `#net > 1` counts sockets, not records.
+   */
+  private toAnalysisItems(items: readonly PipelineItem[]): AnalysisItem[] {
     const out: AnalysisItem[] = [];
-    // One socket is one event: a connection that raised a finding is sent as the finding (the same
-    // NETWORK_CONNECTION plus security_result), so the SIEM's `#net > 1` counts sockets, not records.
-    // In yaral-parity mode an event alone is not a finding (only the window's aggregate is).
-    if (j.finding && this.rules.mode !== 'yaral-parity') {
-      this.counters.findings++;
-      out.push({ kind: 'finding', value: j.finding });
-    } else {
-      out.push({ kind: 'connection', value: { ...e, direction: 'outbound', verdict: j.verdict } });
-    }
-    if (!j.finding) return out;
-    const corr = this.windows.add(j.finding, this.deps.host.hostname);
-    if (corr) {
-      this.counters.correlations++;
-      out.push({ kind: 'correlation', value: corr });
-    }
-    const beacon = this.beacons?.add(j.finding) ?? null;
-    if (beacon) {
-      this.counters.beacons++;
-      this.counters.findings++;
-      out.push({ kind: 'finding', value: beacon });
+    for (const i of items) {
+      if (i.kind === 'finding') {
+        this.counters.findings++;
+        if (!i.connection) this.counters.beacons++;
+        out.push({ kind: 'finding', value: i.value });
+      } else if (i.kind === 'correlation') {
+        this.counters.correlations++;
+        out.push(i);
+      } else out.push(i);
     }
     return out;
+  }
+
+  /** Sends items that a window close or a reload produced outside the event queue. */
+  private emitItems(items: readonly PipelineItem[]): void {
+    const out = this.toAnalysisItems(items);
+    if (out.length === 0) return;
+    const sending = this.send(out);
+    this.pendingSends.add(sending);
+    void sending.finally(() => this.pendingSends.delete(sending));
   }
 
   /** Formats the items once per record format in use, and writes each output its format. */
@@ -221,12 +342,22 @@ export class Daemon {
   /** Stops capture, analyzes what is queued, flushes and closes the sinks. */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    await this.source?.close();
+    if (this.source) {
+      const source = this.source;
+      this.sampleHealth();
+      await this.retire(source);
+      this.source = null;
+    }
     this.stopped = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.expireTimer) clearInterval(this.expireTimer);
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.health.flush();
     if (this.draining) await this.draining;
     await this.drain();
+    // Open windows close at stop: their final correlations (and parity matches) are not lost.
+    this.emitItems(this.pipeline.finish());
+    await Promise.all([...this.pendingSends]);
     for (const { sink: s } of this.deps.outputs) {
       try {
         await s.flush();

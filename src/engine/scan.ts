@@ -13,6 +13,7 @@ import { hostFacts } from '../core/host';
 import { AdapterUnavailableError } from '../core/source';
 import type { HostFacts } from '../core/types';
 import { WarningCollector } from '../core/warnings';
+import { groupFindings } from '../format/groups';
 import type { ScanReport } from '../format/report';
 
 export interface ScanOptions {
@@ -25,11 +26,12 @@ export interface ScanOptions {
 }
 
 export async function scanHost(opts: ScanOptions): Promise<ScanReport> {
-  const { config, files } = loadConfig(opts.configFiles);
+  const { config, files, notices } = loadConfig(opts.configFiles);
   const rules = compileRules(config, opts.includeLoopback ? { includeLoopback: true } : {});
   const warn = new WarningCollector();
   const [hostInfo, nameFailures] = await Promise.all([(opts.host ?? hostFacts)(), resolveBrokerNames(rules, opts.resolver ?? systemResolver)]);
   for (const f of nameFailures) warn.add('broker-unresolved', f);
+  for (const n of notices) warn.add('config-deprecated', n);
 
   const adapterName = opts.adapter ?? config.adapter;
   const source = createSource(adapterName, {
@@ -59,6 +61,7 @@ export async function scanHost(opts: ScanOptions): Promise<ScanReport> {
     summary: analysis.counts,
     connections: analysis.connections,
     findings: analysis.findings,
+    groups: groupFindings(analysis.findings),
     correlations: analysis.correlations,
   };
   return report;
