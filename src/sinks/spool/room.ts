@@ -46,18 +46,18 @@ export abstract class SpoolRoom extends SpoolStore {
   }
 
   /**
-   * Frees disk space for `forLane`: new telemetry waiting to be written goes first (when findings
-   * need the room), then delivered segments, then the oldest telemetry segment. False when nothing
-   * more can be freed.
+   * Frees disk space for `forLane`: delivered records still on disk go first, then the oldest
+   * telemetry segment, then new telemetry waiting to be written (when findings need the room), then
+   * the telemetry of the active segment. False when nothing more can be freed.
    */
   protected async freeSpace(forLane: LaneState): Promise<boolean> {
     const tel = this.lanes.telemetry;
-    if (forLane.name === 'finding' && tel.pending.length > 0) this.dropPending(tel);
     if (await this.reclaimDelivered()) return true;
     if (tel.segments.length > 1) {
       await this.evict(tel, tel.segments[0] as Segment);
       return true;
     }
+    if (forLane.name === 'finding' && tel.pending.length > 0) this.dropPending(tel);
     const active = tel.segments[0] as Segment;
     if (active.size > 0 && tel.pending.length === 0 && forLane !== tel) {
       if (!(await this.tryRotate(tel))) return false;

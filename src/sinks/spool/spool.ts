@@ -45,7 +45,7 @@ import { entrySize, parseEntries, scanSegment } from './format';
 import { isNoSpace } from './disk-full';
 import { chooseStart, readSegmentFile, scanSpoolFolder } from './recovery';
 import { SpoolRoom } from './room';
-import { type LaneState, OPEN_IN_THIS_PROCESS, RECLAIM_BYTES, type Segment, type SpoolBatch, type SpoolOptions, type SpoolRange } from './store';
+import { type LaneState, OPEN_IN_THIS_PROCESS, type Segment, type SpoolBatch, type SpoolOptions, type SpoolRange } from './store';
 
 export { type SpoolConfig, spoolSchema } from '../../config/spool';
 export { listSegments, type Lane, type Position } from './files';
@@ -127,7 +127,8 @@ export class Spool extends SpoolRoom {
     }
     lane.cursor = { ...lane.committed };
     const last = lane.segments.at(-1);
-    if (!last || last.size >= this.o.segmentBytes) await this.rotate(lane);
+    const delivered = last !== undefined && last.size > 0 && lane.committed.seq === last.seq && lane.committed.offset >= last.size;
+    if (!last || last.size >= this.o.segmentBytes || delivered) await this.rotate(lane); // a delivered segment goes now, not when the next one fills
     else lane.fh = await openSafe(this.file(lane.name, last.seq), FLAGS.append, 0o600, 'a spool segment');
   }
 
@@ -253,9 +254,10 @@ export class Spool extends SpoolRoom {
       this.counters.committed += batch.count;
       await this.dropConsumed(lane);
       // What was delivered leaves the disk soon (at once on a full disk: delivery is what frees it),
-      // not only when its segment fills up: at most RECLAIM_BYTES of delivered records stay per lane.
+      // not only when its segment fills up: at most half a segment of delivered records stays per lane
+      // (not less: each reclaim is a new file, and the spool must keep up with tens of thousands of events/s).
       const active = lane.segments.at(-1) as Segment;
-      if (this.diskFull.active || active.size >= Math.min(RECLAIM_BYTES, this.o.segmentBytes)) await this.reclaimDelivered();
+      if (this.diskFull.active || active.size >= this.o.segmentBytes / 2) await this.reclaimDelivered();
       if (this.diskFull.active) await this.diskFull.checkRoom(true);
       this.schedulePersist();
     });

@@ -72,8 +72,6 @@ export const DROP_LOG_MS = 60_000;
 const TAIL_CACHE_BYTES = 8 * 1024 * 1024;
 export const OPEN_IN_THIS_PROCESS = new Set<string>();
 const PERSIST_EVERY_MS = 100;
-/** Delivered records kept on disk per lane before their segment is rotated away (see commit()). */
-export const RECLAIM_BYTES = 64 * 1024;
 
 export abstract class SpoolStore {
   readonly counters: SpoolCounters = { spooled: 0, committed: 0, appendedBytes: 0, droppedTelemetry: 0, droppedFindings: 0, diskFullEpisodes: 0, redelivered: 0, corruptLines: 0, tornBytes: 0 };
