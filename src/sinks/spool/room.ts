@@ -1,8 +1,8 @@
 /**
  * The spool's budgets and a full disk: findings within maxFindingBytes (the oldest go), the whole
- * spool within maxBytes (the oldest telemetry goes first), and on ENOSPC: new telemetry first, then
- * delivered segments, then the oldest telemetry; findings are dropped only when nothing else is
- * left. Every drop is counted and logged once per minute or once per full-disk episode.
+ * spool within maxBytes (the oldest telemetry goes first), and on ENOSPC: delivered records still
+ * on disk, then the oldest telemetry, then new telemetry; findings are dropped only when nothing
+ * else is left. Every drop is counted and logged once per minute or once per full-disk episode.
  */
 import { after, LANES } from './files';
 import { isNoSpace } from './disk-full';
@@ -13,9 +13,9 @@ export abstract class SpoolRoom extends SpoolStore {
   protected lostToDisk = 0;
 
   /**
-   * Writes a lane's pending records. On a full disk: makes room (telemetry first, delivered
-   * segments) and tries again; when nothing more can go, the pending records are dropped and
-   * counted - new telemetry first, findings only when no telemetry is left. Returns records written.
+   * Writes a lane's pending records. On a full disk: makes room (freeSpace) and tries again; when
+   * nothing more can go, the pending records are dropped and counted - findings only when no
+   * telemetry is left. Returns records written.
    */
   protected async flushLane(lane: LaneState): Promise<number> {
     for (;;) {
