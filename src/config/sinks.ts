@@ -66,8 +66,11 @@ export const forwarderSinkSchema = z.strictObject({
   host: z.string().min(1),
   /** 10514: the port in Google's forwarder syslog collector examples. */
   port: z.number().int().min(1).max(65535).default(10514),
-  /** Payload: OCSF for the forwarder/Bindplane prebuilt OCSF parser, UDM for a custom parser. */
-  format: z.enum(['udm', 'ocsf']).default('ocsf'),
+  /**
+   * Payload: sysmon (Sysmon Event ID 3 in NXLog's JSON shape) for the prebuilt WINDOWS_SYSMON parser
+   * behind a forwarder or Bindplane; ocsf or udm only for a parser you own (or another SIEM).
+   */
+  format: z.enum(['udm', 'ocsf', 'sysmon']).default('sysmon'),
   framing: z.enum(['json', 'syslog']).default('json'),
   syslog: z.strictObject({
     facility: z.enum(FACILITY_NAMES).default('local0'),
@@ -126,8 +129,11 @@ export const chronicleApiSinkSchema = z.strictObject({
 
 export type ChronicleApiSinkConfig = z.output<typeof chronicleApiSinkSchema>;
 
-/** Which record format a sink receives. The Chronicle API takes UDM only. */
-const format = z.enum(['udm', 'ocsf']);
+/**
+ * Which record format a sink receives. The Chronicle API takes UDM only. sysmon: Sysmon Event ID 3
+ * records in NXLog's JSON shape, for the WINDOWS_SYSMON parser (src/format/sysmon.ts).
+ */
+const format = z.enum(['udm', 'ocsf', 'sysmon']);
 
 /**
  * The spool in front of a network sink. `path` defaults to <stateDir>/spool/<type>-<n>; `false`

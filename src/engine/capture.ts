@@ -1,10 +1,13 @@
-import { type AdapterContext, type CapturePlan, createSource, planCapture } from '../../platform';
+import { type AdapterContext, type CapturePlan, createSource, planCapture, socketKey } from '../../platform';
 import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { Logger } from '../core/logger';
 import { AdapterUnavailableError, addHealth, emptyHealth, type Source, type SourceHealth } from '../core/source';
 import type { ConnectionEvent } from '../core/types';
+
+/** Connections the streaming source reported that a stand-in poller must not report again (bounded, oldest dropped first). */
+const MAX_REPORTED_KEYS = 100_000;
 
 export interface CaptureStatus {
   /** The source delivering events now. */
@@ -45,6 +48,8 @@ export class Capture implements Source {
   private plan: CapturePlan | null = null;
   /** A stand-in poller being closed because the stream is back: close() waits for it. */
   private retiring: Promise<void> = Promise.resolve();
+  /** Keys of the connections the streaming source reported, so a stand-in poller starts from them. */
+  private readonly reported = new Set<string>();
 
   constructor(private readonly config: Config, private readonly rules: Rules, private readonly log: Logger, private readonly deps: CaptureDeps = {}) {}
 
@@ -54,6 +59,7 @@ export class Capture implements Source {
 
   private context(onStatus?: AdapterContext['onStatus']): AdapterContext {
     return {
+      reported: (key) => this.reported.has(key),
       config: this.config,
       isCandidate: (ip, port) => isCandidate(ip, port, this.rules),
       isPubSubPort: (port) => isPubSubPort(port, this.rules),
@@ -79,7 +85,11 @@ export class Capture implements Source {
       let source: Source | null = null;
       try {
         source = this.build(stream, (up, reason) => this.streamStatus(stream, up, reason));
-        await source.start(emit);
+        await source.start((e) => {
+          this.reported.add(socketKey(e));
+          if (this.reported.size > MAX_REPORTED_KEYS) this.reported.delete(this.reported.values().next().value as string);
+          emit(e);
+        });
         this.sources.push(source);
         this.status.active = source.name;
         this.log.info(`capturing with ${title(stream)}${stream === 'ebpf' ? ' (bpftrace on sock:inet_sock_set_state)' : ''}; fallback: ${plan.poll} polling ${every} if it stops`);

@@ -299,3 +299,17 @@ describe('one setting chooses the capture: adapter (capture: is a deprecated ali
     assert.match(problemsOf('capture: bpf\n')[0] as string, /^bad\.yaml: capture: /);
   });
 });
+
+describe('ebpfPerfBufferPages', () => {
+  const load = (text: string) => loadConfig(['c.yaml'], () => text);
+  test('defaults to 64 and takes a power of two', () => {
+    assert.equal(load('{}\n').config.ebpfPerfBufferPages, 64);
+    assert.equal(load('ebpfPerfBufferPages: 1024\n').config.ebpfPerfBufferPages, 1024);
+  });
+
+  test('anything else is an error that names the key', () => {
+    for (const bad of ['100', '0', '-8', '1.5', '8192', 'lots']) {
+      assert.match(problemsOf(`ebpfPerfBufferPages: ${bad}\n`)[0] as string, /^bad\.yaml: ebpfPerfBufferPages: /, bad);
+    }
+  });
+});

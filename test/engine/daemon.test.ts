@@ -14,6 +14,7 @@ import { type MemoryBatch, MemorySource } from '../../src/core/memory-source';
 import type { HostFacts } from '../../src/core/types';
 import { Daemon, ReloadRefusedError } from '../../src/engine/daemon';
 import { createOcsfFormatter } from '../../src/format/ocsf';
+import { createSysmonFormatter } from '../../src/format/sysmon';
 import { createUdmFormatter } from '../../src/format/udm';
 import { MemorySink } from '../../src/sinks/memory';
 import { event } from '../analyzer/_events';
@@ -33,7 +34,7 @@ function harness(plans: Planned[]) {
   const daemon = new Daemon({
     host,
     log,
-    formatters: { udm: createUdmFormatter(host, { version: 'test' }), ocsf: createOcsfFormatter(host, { version: 'test' }) },
+    formatters: { udm: createUdmFormatter(host, { version: 'test' }), ocsf: createOcsfFormatter(host, { version: 'test' }), sysmon: createSysmonFormatter(host, { agentPid: 1 }) },
     outputs: [{ sink, format: 'udm' }],
     createSource: async (config) => {
       const plan = plans[sources.length] ?? {};
