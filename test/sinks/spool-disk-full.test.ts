@@ -116,6 +116,7 @@ test('a full disk: findings are kept over telemetry, one ENOSPC line per episode
   await collector.stop();
   const again = await fill(sink, 'd');
   await sink.close();
+  assert.match(entries.filter((e) => /closing while the disk is full/.test(e.message)).at(-1)?.message ?? '', new RegExp(`dropped ${again.droppedFindings} findings and \\d+ telemetry records so far`));
   sink = await open();
   assert.equal(sink.stats().pendingFindings, again.pendingFindings, 'every kept finding survives a restart on a full disk');
   await collector.start();

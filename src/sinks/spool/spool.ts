@@ -288,6 +288,7 @@ export class Spool extends SpoolRoom {
       this.o.log.warn(`spool ${this.o.path}: the disk is full: the delivery position could not be saved at close (records delivered since the last save are sent again after the next start)`);
     }
     if (this.dropLog.pending > 0) this.o.log.warn(`spool ${this.o.path}: dropped ${this.counters.droppedTelemetry} telemetry records in all because it was full`);
+    this.diskFull.closing();
     this.lock?.release();
     this.lock = null;
     OPEN_IN_THIS_PROCESS.delete(path.resolve(this.o.path));
