@@ -43,6 +43,19 @@ export interface StatusInfo {
   capture?: () => { active: string; fallbacks: string[] };
   /** Records waiting in the sinks' spool, when a sink spools; null when none does. */
   spooled?: () => number | null;
+  /** The spools' losses and state, summed over the spooled sinks; null when none spools. */
+  spool?: () => SpoolStatus | null;
+}
+
+export interface SpoolStatus {
+  pending: number;
+  pendingFindings: number;
+  /** Telemetry dropped because a spool or its disk was full. */
+  droppedTelemetry: number;
+  /** Findings dropped: over maxFindingBytes, or no room left on the disk. */
+  droppedFindings: number;
+  /** Times a spool's disk was full (ENOSPC episodes). */
+  diskFullEpisodes: number;
 }
 
 export interface DaemonStatus {
@@ -72,6 +85,7 @@ export interface DaemonStatus {
   lastReload: { at: string; ok: boolean; message: string } | null;
   configFiles: string[];
   controlSocket: string;
+  spool: SpoolStatus | null;
 }
 
 /** The status reply's result. `now` is injectable for tests. */
@@ -102,6 +116,7 @@ export function collectStatus(daemon: StatusDaemon, info: StatusInfo, now: numbe
     lastReload: daemon.lastReload ? { ...daemon.lastReload } : null,
     configFiles: [...info.configFiles],
     controlSocket: info.controlSocket,
+    spool: info.spool?.() ?? null,
   };
 }
 
@@ -143,6 +158,7 @@ export function formatStatus(result: unknown): string {
   const c = obj(s.counters);
   const cap = obj(s.capture);
   const fallbacks = texts(cap.fallbacks);
+  const sp = obj(s.spool);
   const spooled = c.recordsSpooled === null ? 'n/a' : num(c.recordsSpooled);
   const lines = [
     `brokerwatch ${text(s.version, 40)} running (pid ${num(s.pid)}), up ${typeof s.uptimeSeconds === 'number' ? formatUptime(s.uptimeSeconds) : '?'}`,
@@ -152,6 +168,9 @@ export function formatStatus(result: unknown): string {
     `events:      ${num(c.eventsSeen)} seen, ${num(c.eventsJudged)} judged, ${num(c.eventsIgnored)} ignored, ${num(c.eventsDropped)} dropped, ${num(c.queued)} queued`,
     `records:     ${num(c.recordsSent)} sent, ${spooled} spooled, ${num(c.sinkErrors)} sink errors`,
     `findings:    ${num(c.findings)} (${num(c.correlations)} correlations, ${num(c.beacons)} beacons)`,
+    ...(Object.keys(sp).length > 0
+      ? [`spool:       ${num(sp.pending)} pending (${num(sp.pendingFindings)} findings); dropped ${num(sp.droppedTelemetry)} telemetry, ${num(sp.droppedFindings)} findings; disk full ${num(sp.diskFullEpisodes)} times`]
+      : []),
     `last error:  ${s.lastError === null ? 'none' : text(s.lastError)}`,
     `last reload: ${formatReload(s.lastReload)}`,
     ...(Array.isArray(s.reputationFeeds) ? s.reputationFeeds.slice(0, 20).map(obj).map((f) =>

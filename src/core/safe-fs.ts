@@ -168,6 +168,7 @@ export function writeFileAtomicSync(file: string, data: string | Buffer, mode: n
   const tmp = tempNameBeside(file);
   const fd = openSafeSync(tmp, FLAGS.createExclusive, mode, purpose);
   try {
+    if (posix) fs.fchmodSync(fd, mode); // exactly `mode`, whatever the umask
     fs.writeFileSync(fd, data);
   } catch (err) {
     fs.closeSync(fd);

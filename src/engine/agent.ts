@@ -7,6 +7,7 @@ import { ConfigError } from '../config/errors';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { version } from '../config/embedded';
+import type { SpoolStatus } from '../control/status';
 import { hostFacts } from '../core/host';
 import type { Logger } from '../core/logger';
 import { createOcsfFormatter } from '../format/ocsf';
@@ -53,6 +54,17 @@ export async function startDaemon(config: Config, log: Logger, given?: Output[])
 function spooledCount(outputs: readonly Output[]): number | null {
   const spools = outputs.flatMap((o) => (o.spool ? [o.spool] : []));
   return spools.length === 0 ? null : spools.reduce((n, s) => n + s.stats().pending, 0);
+}
+
+/** The spools' pending records and losses, summed, for `status` (null without a spooled sink). */
+function spoolStatus(outputs: readonly Output[]): SpoolStatus | null {
+  const stats = outputs.flatMap((o) => (o.spool ? [o.spool.stats()] : []));
+  if (stats.length === 0) return null;
+  const sum = (f: (x: (typeof stats)[number]) => number) => stats.reduce((n, x) => n + f(x), 0);
+  return {
+    pending: sum((x) => x.pending), pendingFindings: sum((x) => x.pendingFindings), droppedTelemetry: sum((x) => x.dropped),
+    droppedFindings: sum((x) => x.droppedFindings), diskFullEpisodes: sum((x) => x.diskFullEpisodes),
+  };
 }
 
 /** Runs the agent in the foreground until it is stopped; returns the process exit code. */
@@ -136,6 +148,7 @@ export async function runAgent(files: string[]): Promise<number> {
       version: version(),
       capture: () => handle.capture()?.status ?? { active: 'none', fallbacks: [] },
       spooled: () => spooledCount(handle.outputs()),
+      spool: () => spoolStatus(handle.outputs()),
       reload,
       stop: () => stop('stop requested on the control socket'),
       exit: (code) => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { main } from '../../src/cli/main';
 import { type ControlServer, startControlServer } from '../../src/control/server';
-import { collectStatus, type StatusDaemon } from '../../src/control/status';
+import { collectStatus, formatStatus, type StatusDaemon } from '../../src/control/status';
 
 let tmp = '';
 before(() => { tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'bw-cli-'))); });
@@ -65,6 +65,14 @@ describe('status / reload / stop commands', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('status shows the spools\' losses: dropped telemetry and findings, disk-full episodes', async () => {
+    const spool = { pending: 442, pendingFindings: 442, droppedTelemetry: 1200, droppedFindings: 158, diskFullEpisodes: 1 };
+    const human = formatStatus(collectStatus(daemon, { version: '9.9.9', configFiles: [], controlSocket: '/run/x.sock', spool: () => spool }));
+    assert.match(human, /\nspool: {7}442 pending \(442 findings\); dropped 1200 telemetry, 158 findings; disk full 1 times\n/);
+    assert.deepEqual(collectStatus(daemon, { version: '9.9.9', configFiles: [], controlSocket: '/run/x.sock', spool: () => spool }).spool, spool);
+    assert.doesNotMatch(formatStatus(collectStatus(daemon, { version: '9.9.9', configFiles: [], controlSocket: '/run/x.sock' })), /\nspool:/, 'no spooled sink: no line');
   });
 
   it('finds the socket through --config (control.socket)', async () => {

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type winston from 'winston';
+import { memoryLogger } from '../../src/core/logger';
 import { checkFolder, ensureFolder, FLAGS, openSafeSync, UnsafePathError, writeFileAtomicSync } from '../../src/core/safe-fs';
 import { createLogger } from '../../src/service/log';
 import { FileSink } from '../../src/sinks/file';
+import { Spool } from '../../src/sinks/spool/spool';
 import { attackScene } from '../helpers/attacker';
 
 test('folder checks: world-writable without sticky and other users\' folders are refused, sticky /tmp-like and own folders pass', (t) => {
@@ -105,5 +108,20 @@ test('atomic writes use a random temp name beside the target and replace a link 
   assert.deepEqual(fs.readdirSync(s.sticky).filter((n) => /^\.(linked|report)\.json\.[0-9a-f]{16}\.tmp$/.test(n)), [], 'no temp file left behind');
   // Exclusive create never opens an existing name.
   assert.throws(() => openSafeSync(target, FLAGS.createExclusive, 0o600, 'a test'), /already exists/);
+  assert.ok(s.secretUntouched());
+});
+
+test('the spool: a folder nobody prepared with links named lock and state.json.tmp is refused, the target untouched', async (t) => {
+  const s = attackScene(t);
+  if (!s) return;
+  const open = (p: string) => Spool.open({ path: p, maxBytes: 1024 * 1024, segmentBytes: 64 * 1024, fsync: 'never', fsyncIntervalMs: 1000, log: memoryLogger([]) });
+  // nobody makes the spool folder first (in the sticky folder, where anyone may) and plants links in it.
+  const spool = path.join(s.sticky, 'spool');
+  execFileSync('mkdir', [spool], { uid: s.uid, gid: s.gid });
+  for (const name of ['lock', 'state.json.tmp', 'state.json', 'finding-000000000001.seg']) s.plantLink(path.join(spool, name), s.secret);
+  await assert.rejects(open(spool), new RegExp(`refusing to use .*sticky/spool: it is owned by uid ${s.uid}, not by root or the agent's uid 0`));
+  // A link to the spool folder itself.
+  s.plantLink(path.join(s.sticky, 'spool2'), s.base);
+  await assert.rejects(open(path.join(s.sticky, 'spool2')), /spool2: it is a symbolic link owned by uid/);
   assert.ok(s.secretUntouched());
 });

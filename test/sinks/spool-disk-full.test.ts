@@ -68,7 +68,10 @@ test('a full disk: findings are kept over telemetry, one ENOSPC line per episode
     assert.equal(sink.stats().pending, 0, 'every kept record was confirmed, so it is off the disk');
   };
   const send20 = async (sink: SpooledSink, prefix: string, what: string) => {
+    const before = sink.stats();
     for (let i = 0; i < 10; i++) await sink.write(connectRecords(2 * i, prefix));
+    const after = sink.stats();
+    assert.deepEqual([after.dropped, after.droppedFindings], [before.dropped, before.droppedFindings], `${what}: none dropped (delivered records make room)`);
     const want = ['t', 'f'].flatMap((k) => Array.from({ length: 10 }, (_, i) => `${prefix}-${k}${2 * i}`));
     await collector.waitFor((l) => want.every((id) => idsOf(l).has(id)), what, 30_000)
       .catch((err: Error) => assert.fail(`${err.message}\nstats ${JSON.stringify(sink.stats())}\nlog ${JSON.stringify(entries.slice(-12))}`));
@@ -113,6 +116,7 @@ test('a full disk: findings are kept over telemetry, one ENOSPC line per episode
   await collector.stop();
   const again = await fill(sink, 'd');
   await sink.close();
+  assert.match(entries.filter((e) => /closing while the disk is full/.test(e.message)).at(-1)?.message ?? '', new RegExp(`dropped ${again.droppedFindings} findings and \\d+ telemetry records so far`));
   sink = await open();
   assert.equal(sink.stats().pendingFindings, again.pendingFindings, 'every kept finding survives a restart on a full disk');
   await collector.start();

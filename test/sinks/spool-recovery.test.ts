@@ -65,7 +65,9 @@ test('a stale lock file naming a live unrelated process does not keep the agent 
   await assert.rejects(openSpool(dir), new RegExp(`spool ${dir} is in use by another process: it holds the lock on ${lock} \\(one agent per folder; the lock goes away by itself when that process ends\\)`));
   process.kill(-(holder.pid as number), 'SIGKILL');
   await new Promise((r) => holder.once('exit', r));
-  const again = await openSpool(dir); // the kernel dropped the lock with the process
+  // The kernel drops the lock when the last process of the group holding the file is gone: ask it.
+  while (spawnSync('flock', ['-n', lock, 'true']).status !== 0) await new Promise((r) => setTimeout(r, 20));
+  const again = await openSpool(dir);
   await again.close();
 });
 

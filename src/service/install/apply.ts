@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../../core/safe-fs';
 import { safeText } from '../../core/text';
 import type { Command, Plan, Step } from './plan';
 import { underRoot, WRAPPER_MARKER } from './plan';
@@ -63,10 +64,7 @@ function describe(step: Step, target: string): string {
 
 function writeAtomic(file: string, content: string, m: number): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, content, { mode: m });
-  fs.chmodSync(tmp, m);
-  fs.renameSync(tmp, file);
+  writeFileAtomicSync(file, content, m, 'the install'); // random temp name, no links followed, exact mode
 }
 
 /** Copies the package into a fresh folder beside the target, then swaps it in: an upgrade leaves no stale files. */

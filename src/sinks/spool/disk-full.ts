@@ -52,6 +52,12 @@ export class DiskFullEpisode {
     this.evictedTelemetry += n;
   }
 
+  /** At close during an episode: what it cost so far, in one line. */
+  closing(): void {
+    if (this.since === null) return;
+    this.log.warn(`spool ${this.folder}: closing while the disk is full (since ${Math.round((this.now() - this.since) / 1000)} s); dropped ${this.droppedFindings} findings and ${this.droppedTelemetry + this.evictedTelemetry} telemetry records so far`);
+  }
+
   /**
    * Ends the episode when the file system has room again; false while it is still full. `delivered`:
    * called after a delivery freed space; otherwise only after QUIET_MS without a new ENOSPC.

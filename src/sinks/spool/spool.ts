@@ -34,111 +34,27 @@
  * Measured (bench/forwarder.ts, 2-vCPU VM): always and interval are within noise of each other at
  * about 30-40k events/s; the cost of always grows with the disk's fsync latency.
  */
-import fsp, { type FileHandle } from 'node:fs/promises';
+
+import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type HeldLock, lockFile } from '../../core/file-lock';
+import { lockFile } from '../../core/file-lock';
 import { ensureFolder, FLAGS, openSafe } from '../../core/safe-fs';
-import type { Logger } from '../../core/logger';
-import type { SpoolConfig } from '../../config/spool';
-import type { SpooledLine, SpoolItem } from '../delivery';
-import {
-  after, type Lane, LANES, type Position, readAt, readState, segmentName, syncFolder, TailCache, writeAll, writeState,
-} from './files';
-import { encodeEntryInto, entrySize, parseEntries, scanSegment } from './format';
-import { DiskFullEpisode, isNoSpace } from './disk-full';
+import type { SpoolItem } from '../delivery';
+import { after, type Lane, LANES, type Position, readAt, readState, segmentName } from './files';
+import { entrySize, parseEntries, scanSegment } from './format';
+import { isNoSpace } from './disk-full';
 import { chooseStart, readSegmentFile, scanSpoolFolder } from './recovery';
+import { SpoolRoom } from './room';
+import { type LaneState, OPEN_IN_THIS_PROCESS, type Segment, type SpoolBatch, type SpoolOptions, type SpoolRange } from './store';
 
 export { type SpoolConfig, spoolSchema } from '../../config/spool';
 export { listSegments, type Lane, type Position } from './files';
 export { SpooledSink, type SpooledSinkDeps, type SpooledSinkStats } from './spooled-sink';
+export type { FsyncPolicy, SpoolBatch, SpoolCounters, SpoolOptions, SpoolRange } from './store';
 
-export type FsyncPolicy = SpoolConfig['fsync'];
-export interface SpoolBatch { lane: Lane; start: Position; end: Position; items: SpooledLine[] }
-/** What commit() needs of a batch: where it was and how many records it held (not the records). */
-export interface SpoolRange { lane: Lane; start: Position; end: Position; count: number }
-
-export interface SpoolOptions {
-  path: string;
-  maxBytes: number;
-  /** Findings' own budget (at most maxBytes): over it the oldest findings go. Default maxBytes. */
-  maxFindingBytes?: number | undefined;
-  segmentBytes: number;
-  fsync: FsyncPolicy;
-  fsyncIntervalMs: number;
-  log: Logger;
-}
-
-export interface SpoolCounters {
-  /** Records written to the spool since it was opened. */
-  spooled: number;
-  /** Records committed (confirmed by the sink) since it was opened. */
-  committed: number;
-  /** Bytes appended to segment files since it was opened (record JSON plus 10 bytes of framing each). */
-  appendedBytes: number;
-  /** Telemetry dropped because the spool or the disk was full, since it was opened. */
-  droppedTelemetry: number;
-  /** Findings dropped: over maxFindingBytes (the oldest), or no room left on the disk (new ones). */
-  droppedFindings: number;
-  /** Times the disk was full (ENOSPC/EDQUOT episodes). */
-  diskFullEpisodes: number;
-  /** Records found at start-up behind a saved position that could not be trusted, delivered again. */
-  redelivered: number;
-  /** Lines that failed their checksum (skipped) and torn-tail bytes cut at start-up. */
-  corruptLines: number;
-  tornBytes: number;
-}
-
-interface Segment { seq: number; size: number; entries: number }
-
-interface LaneState {
-  name: Lane;
-  segments: Segment[]; // ascending; the last one is the active (append) segment
-  committed: Position; // always inside segments[0]
-  committedEntries: number; // entries of segments[0] before committed.offset
-  cursor: Position; // next unread position (committed <= cursor)
-  epoch: number; // bumped when the cursor is moved by rewind or eviction
-  fh: FileHandle | null;
-  dirty: boolean;
-  pending: { json: string; bytes: number }[]; // accepted, not yet written
-  pendingBytes: number; // entry bytes of pending
-  tail: TailCache; // the newest written chunks, so delivery reads them without touching the disk
-}
-
-const DROP_LOG_MS = 60_000;
-/** Recently written bytes kept in memory per lane. */
-const TAIL_CACHE_BYTES = 8 * 1024 * 1024;
-const OPEN_IN_THIS_PROCESS = new Set<string>();
-const PERSIST_EVERY_MS = 100;
-/** Delivered records kept on disk per lane before their segment is rotated away (see commit()). */
-const RECLAIM_BYTES = 64 * 1024;
-
-export class Spool {
-  readonly counters: SpoolCounters = { spooled: 0, committed: 0, appendedBytes: 0, droppedTelemetry: 0, droppedFindings: 0, diskFullEpisodes: 0, redelivered: 0, corruptLines: 0, tornBytes: 0 };
-  private readonly lanes: Record<Lane, LaneState>;
-  private totalBytes = 0;
-  private nextSeq = 1;
-  private chain: Promise<unknown> = Promise.resolve();
-  private persisting: Promise<void> | null = null;
-  private persistAgain = false;
-  private persistTimer: NodeJS.Timeout | null = null;
-  private fsyncTimer: NodeJS.Timeout | null = null;
-  private dropLog = { pending: 0, at: 0 };
-  private findingCapLog = { pending: 0, at: 0 };
-  private readonly diskFull: DiskFullEpisode;
-  private closed = false;
-  private closing = false;
-  private lock: HeldLock | null = null;
-
-  private constructor(private readonly o: SpoolOptions) {
-    const empty = (name: Lane): LaneState => ({
-      name, segments: [], committed: { seq: 0, offset: 0 }, committedEntries: 0, cursor: { seq: 0, offset: 0 }, epoch: 0, fh: null, dirty: false, pending: [], pendingBytes: 0, tail: new TailCache(TAIL_CACHE_BYTES),
-    });
-    this.lanes = { finding: empty('finding'), telemetry: empty('telemetry') };
-    this.diskFull = new DiskFullEpisode(o.path, o.log);
-  }
-
-  private get findingCap(): number {
-    return Math.min(this.o.maxFindingBytes ?? this.o.maxBytes, this.o.maxBytes);
+export class Spool extends SpoolRoom {
+  private constructor(o: SpoolOptions) {
+    super(o);
   }
 
   /** Opens (or creates) the spool at o.path, recovering what a previous run left there. */
@@ -165,18 +81,7 @@ export class Spool {
     return spool;
   }
 
-  private file(lane: Lane, seq: number): string {
-    return path.join(this.o.path, segmentName(lane, seq));
-  }
-
-  /** Serialises everything that changes the segment lists (append, commit, eviction, fsync, close). */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  private async recover(): Promise<void> {
+  protected async recover(): Promise<void> {
     const warn = (m: string) => this.o.log.warn(m);
     const state = await readState(this.o.path, warn);
     const { found, maxSeq } = await scanSpoolFolder(this.o.path, warn);
@@ -186,7 +91,7 @@ export class Spool {
     if (pending > 0) this.o.log.info(`spool ${this.o.path}: ${pending} records (${this.pending('finding')} findings) left by a previous run will be delivered`);
   }
 
-  private async recoverLane(lane: LaneState, seqs: number[], saved: Position | undefined): Promise<void> {
+  protected async recoverLane(lane: LaneState, seqs: number[], saved: Position | undefined): Promise<void> {
     const warn = (m: string) => this.o.log.warn(m);
     const segments: { seq: number; buf: Buffer }[] = [];
     for (const seq of seqs) {
@@ -222,19 +127,9 @@ export class Spool {
     }
     lane.cursor = { ...lane.committed };
     const last = lane.segments.at(-1);
-    if (!last || last.size >= this.o.segmentBytes) await this.rotate(lane);
+    const delivered = last !== undefined && last.size > 0 && lane.committed.seq === last.seq && lane.committed.offset >= last.size;
+    if (!last || last.size >= this.o.segmentBytes || delivered) await this.rotate(lane); // a delivered segment goes now, not when the next one fills
     else lane.fh = await openSafe(this.file(lane.name, last.seq), FLAGS.append, 0o600, 'a spool segment');
-  }
-
-  /** Records not yet committed, in one lane or both. */
-  pending(lane?: Lane): number {
-    const count = (l: LaneState) => l.segments.reduce((n, s) => n + s.entries, 0) - l.committedEntries;
-    return lane ? count(this.lanes[lane]) : count(this.lanes.finding) + count(this.lanes.telemetry);
-  }
-
-  /** Bytes on disk in segment files. */
-  get bytes(): number {
-    return this.totalBytes;
   }
 
   /**
@@ -275,253 +170,8 @@ export class Spool {
     });
   }
 
-  /** Records accepted by the current append() that a full disk then cost (they are counted as dropped). */
-  private lostToDisk = 0;
-
-  /**
-   * Writes a lane's pending records. On a full disk: makes room (telemetry first, delivered
-   * segments) and tries again; when nothing more can go, the pending records are dropped and
-   * counted - new telemetry first, findings only when no telemetry is left. Returns records written.
-   */
-  private async flushLane(lane: LaneState): Promise<number> {
-    for (;;) {
-      const n = lane.pending.length;
-      try {
-        await this.writePending(lane);
-        return n;
-      } catch (err) {
-        if (!isNoSpace(err)) throw err;
-        this.diskFull.hit(err, `${lane.name} records`);
-        this.counters.diskFullEpisodes = this.diskFull.episodes;
-        if (await this.freeSpace(lane)) continue;
-        this.dropPending(lane);
-        return 0;
-      }
-    }
-  }
-
-  private dropPending(lane: LaneState): void {
-    const n = lane.pending.length;
-    if (n === 0) return;
-    lane.pending = [];
-    lane.pendingBytes = 0;
-    this.lostToDisk += n;
-    this.diskFull.dropped(lane.name === 'finding', n);
-    if (lane.name === 'finding') this.counters.droppedFindings += n;
-    else this.counters.droppedTelemetry += n;
-  }
-
-  /**
-   * Frees disk space for `forLane`: new telemetry waiting to be written goes first (when findings
-   * need the room), then delivered segments, then the oldest telemetry segment. False when nothing
-   * more can be freed.
-   */
-  private async freeSpace(forLane: LaneState): Promise<boolean> {
-    const tel = this.lanes.telemetry;
-    if (forLane.name === 'finding' && tel.pending.length > 0) this.dropPending(tel);
-    if (await this.reclaimDelivered()) return true;
-    if (tel.segments.length > 1) {
-      await this.evict(tel, tel.segments[0] as Segment);
-      return true;
-    }
-    const active = tel.segments[0] as Segment;
-    if (active.size > 0 && tel.pending.length === 0 && forLane !== tel) {
-      if (!(await this.tryRotate(tel))) return false;
-      if (tel.segments.length > 1) await this.evict(tel, tel.segments[0] as Segment);
-      return true;
-    }
-    if (forLane === tel && active.size > 0) {
-      // Writing telemetry into its only segment: the older records in it make way for the new ones.
-      if (!(await this.tryRotate(tel))) return false;
-      if (tel.segments.length > 1) await this.evict(tel, tel.segments[0] as Segment);
-      return true;
-    }
-    return false;
-  }
-
-  /** Deletes what was delivered but is still on disk (an active segment read and committed to its end). */
-  private async reclaimDelivered(): Promise<boolean> {
-    let freed = false;
-    for (const name of LANES) {
-      const lane = this.lanes[name];
-      const active = lane.segments.at(-1) as Segment;
-      if (lane.segments.length !== 1 || active.size === 0 || lane.committed.offset < active.size) continue;
-      freed = (await this.tryRotate(lane)) || freed;
-    }
-    return freed;
-  }
-
-  /**
-   * rotate() for making room: the records waiting to be written stay waiting (they go into the new
-   * segment, not the old one), and a full disk (no room even for a new empty file) is false.
-   */
-  private async tryRotate(lane: LaneState): Promise<boolean> {
-    const { pending, pendingBytes } = lane;
-    lane.pending = [];
-    lane.pendingBytes = 0;
-    try {
-      await this.rotate(lane);
-      return true;
-    } catch (err) {
-      if (isNoSpace(err)) return false;
-      throw err;
-    } finally {
-      lane.pending = [...pending, ...lane.pending];
-      lane.pendingBytes += pendingBytes;
-    }
-  }
-
-  private async writePending(lane: LaneState): Promise<boolean> {
-    if (lane.pending.length === 0) return false;
-    // One buffer and one write for the whole batch: no per-record allocation or copy.
-    const buf = Buffer.allocUnsafe(lane.pendingBytes);
-    let offset = 0;
-    for (const p of lane.pending) offset = encodeEntryInto(buf, offset, p.json, p.bytes);
-    const entries = lane.pending.length;
-    const active = lane.segments.at(-1) as Segment;
-    try {
-      await writeAll(lane.fh as FileHandle, buf);
-    } catch (err) {
-      // Disk full or I/O error: cut what part of the batch got written, so offsets stay true. The
-      // records stay pending: the caller makes room and tries again, or drops and counts them.
-      await lane.fh?.truncate(active.size).catch(() => undefined);
-      throw err;
-    }
-    lane.pending = [];
-    lane.pendingBytes = 0;
-    lane.tail.add(active.seq, active.size, buf);
-    active.size += buf.length;
-    active.entries += entries;
-    this.totalBytes += buf.length;
-    this.counters.appendedBytes += buf.length;
-    lane.dirty = true;
-    return true;
-  }
-
-  private async deleteSegment(lane: LaneState, seq: number): Promise<void> {
-    lane.tail.dropBefore(seq + 1);
-    await fsp.rm(this.file(lane.name, seq), { force: true });
-  }
-
-  /** Starts a new active segment in the lane. */
-  private async rotate(lane: LaneState): Promise<void> {
-    await this.flushLane(lane);
-    // The new segment is opened first: if that fails (a full disk), the lane keeps writing to the old one.
-    const seq = this.nextSeq++;
-    const fh = await openSafe(this.file(lane.name, seq), FLAGS.createExclusiveAppend, 0o600, 'a spool segment');
-    if (lane.fh) {
-      if (lane.dirty && this.o.fsync !== 'never') await lane.fh.datasync().catch(() => undefined);
-      await lane.fh.close();
-    }
-    lane.fh = fh;
-    lane.dirty = false;
-    lane.segments.push({ seq, size: 0, entries: 0 });
-    if (lane.segments.length === 1) {
-      lane.committed = { seq, offset: 0 };
-      lane.cursor = { seq, offset: 0 };
-      lane.committedEntries = 0;
-    }
-    if (this.o.fsync === 'always') await syncFolder(this.o.path);
-    await this.dropConsumed(lane);
-  }
-
-  /**
-   * Room for `bytes` more within the budgets. Findings first make room among themselves under
-   * maxFindingBytes (the oldest findings go: a flood of findings cannot take the whole disk);
-   * then the oldest telemetry goes while over maxBytes. False when the record is telemetry and
-   * only findings are left (the new telemetry record is dropped).
-   */
-  private async makeRoom(bytes: number, finding: boolean): Promise<boolean> {
-    const tel = this.lanes.telemetry;
-    const fin = this.lanes.finding;
-    const laneBytes = (l: LaneState) => l.segments.reduce((n, x) => n + x.size, 0) + l.pendingBytes;
-    if (finding) {
-      while (laneBytes(fin) + bytes > this.findingCap) {
-        if (fin.segments.length === 1) {
-          if ((fin.segments[0] as Segment).size === 0) break; // pending records alone: written, then judged again
-          await this.rotate(fin);
-          if (fin.segments.length === 1) break;
-        }
-        await this.evict(fin, fin.segments[0] as Segment);
-      }
-    }
-    const used = () => this.totalBytes + fin.pendingBytes + tel.pendingBytes;
-    while (used() + bytes > this.o.maxBytes) {
-      if (tel.segments.length > 1) {
-        await this.evict(tel, tel.segments[0] as Segment);
-        continue;
-      }
-      if ((tel.segments[0] as Segment).size + tel.pendingBytes > 0) {
-        await this.rotate(tel); // the old segment goes at once if it was delivered, else it is evicted
-        if (tel.segments.length > 1) await this.evict(tel, tel.segments[0] as Segment);
-        continue;
-      }
-      const f = fin.segments[0] as Segment;
-      if (fin.segments.length === 1 && f.size > 0 && fin.committed.offset >= f.size && fin.pendingBytes === 0) {
-        await this.rotate(fin); // delivered findings still on disk: free them
-        continue;
-      }
-      return finding; // only findings left, within their own budget
-    }
-    return true;
-  }
-
-  /** Deletes the oldest segment of a lane (never the active one) and counts its undelivered records. */
-  private async evict(lane: LaneState, seg: Segment): Promise<void> {
-    const lost = seg.entries - (seg.seq === lane.committed.seq ? lane.committedEntries : 0);
-    // The in-memory state changes in one step, before any await: pending() is never seen half-updated.
-    lane.segments.shift();
-    this.totalBytes -= seg.size;
-    const next = lane.segments[0] as Segment;
-    lane.committed = { seq: next.seq, offset: 0 };
-    lane.committedEntries = 0;
-    if (!after(lane.cursor, lane.committed)) lane.cursor = { ...lane.committed };
-    lane.epoch++;
-    if (lane.name === 'finding') {
-      this.counters.droppedFindings += lost;
-      this.noteFindingsDropped(lost);
-    } else {
-      this.counters.droppedTelemetry += lost;
-      if (this.diskFull.active) this.diskFull.evicted(lost);
-      else this.noteDropped(lost);
-    }
-    this.schedulePersist();
-    await this.deleteSegment(lane, seg.seq);
-  }
-
-  private noteFindingsDropped(n: number): void {
-    this.findingCapLog.pending += n;
-    const now = Date.now();
-    if (now - this.findingCapLog.at < DROP_LOG_MS) return;
-    this.o.log.error(`spool ${this.o.path}: findings over their budget (maxFindingBytes ${this.findingCap}): dropped ${this.findingCapLog.pending} of the oldest findings (${this.counters.droppedFindings} since start); the collector has been unreachable too long, or something floods findings`);
-    this.findingCapLog = { pending: 0, at: now };
-  }
-
-  private noteDropped(n: number): void {
-    this.dropLog.pending += n;
-    const now = Date.now();
-    if (now - this.dropLog.at < DROP_LOG_MS) return;
-    this.o.log.warn(`spool ${this.o.path} full (maxBytes ${this.o.maxBytes}): dropped ${this.dropLog.pending} of the oldest telemetry records (${this.counters.droppedTelemetry} since start); findings go only over their own budget (maxFindingBytes)`);
-    this.dropLog = { pending: 0, at: now };
-  }
-
-  /** Deletes segments that are fully committed and no longer active. */
-  private async dropConsumed(lane: LaneState): Promise<void> {
-    for (;;) {
-      const first = lane.segments[0];
-      if (!first || lane.segments.length < 2 || lane.committed.seq !== first.seq || lane.committed.offset < first.size) return;
-      lane.segments.shift();
-      this.totalBytes -= first.size;
-      lane.committed = { seq: (lane.segments[0] as Segment).seq, offset: 0 };
-      lane.committedEntries = 0;
-      if (!after(lane.cursor, lane.committed)) lane.cursor = { ...lane.committed };
-      this.schedulePersist();
-      await this.deleteSegment(lane, first.seq);
-    }
-  }
-
   /** The first unread position at or after `from`, or null when the lane is read to its end. */
-  private unreadFrom(lane: LaneState, from: Position): Position | null {
+  protected unreadFrom(lane: LaneState, from: Position): Position | null {
     let i = lane.segments.findIndex((s) => s.seq >= from.seq);
     if (i < 0) return null;
     let pos = (lane.segments[i] as Segment).seq === from.seq ? from : { seq: (lane.segments[i] as Segment).seq, offset: 0 };
@@ -604,62 +254,13 @@ export class Spool {
       this.counters.committed += batch.count;
       await this.dropConsumed(lane);
       // What was delivered leaves the disk soon (at once on a full disk: delivery is what frees it),
-      // not only when its segment fills up: at most RECLAIM_BYTES of delivered records stay per lane.
+      // not only when its segment fills up: at most half a segment of delivered records stays per lane
+      // (not less: each reclaim is a new file, and the spool must keep up with tens of thousands of events/s).
       const active = lane.segments.at(-1) as Segment;
-      if (this.diskFull.active || active.size >= Math.min(RECLAIM_BYTES, this.o.segmentBytes)) await this.reclaimDelivered();
+      if (this.diskFull.active || active.size >= this.o.segmentBytes / 2) await this.reclaimDelivered();
       if (this.diskFull.active) await this.diskFull.checkRoom(true);
       this.schedulePersist();
     });
-  }
-
-  /**
-   * Saves the committed positions soon. With fsync always at once (each commit durable); otherwise at
-   * most every PERSIST_EVERY_MS: a position saved late only means records sent twice after a crash.
-   */
-  private schedulePersist(): void {
-    if (this.o.fsync === 'always' || this.closing) {
-      this.persistNow();
-      return;
-    }
-    if (this.persistTimer) return;
-    this.persistTimer = setTimeout(() => {
-      this.persistTimer = null;
-      this.persistNow();
-    }, PERSIST_EVERY_MS);
-    this.persistTimer.unref();
-  }
-
-  private persistNow(): void {
-    if (this.persisting) {
-      this.persistAgain = true;
-      return;
-    }
-    this.persisting = (async () => {
-      do {
-        this.persistAgain = false;
-        try {
-          await this.writeState();
-        } catch (err) {
-          if (isNoSpace(err)) this.diskFull.hit(err, 'state.json'); // one line per episode, not one per save
-          else this.o.log.warn(`spool: cannot save the delivery position: ${(err as Error).message} (records may be sent twice after a restart)`);
-        }
-      } while (this.persistAgain);
-    })().finally(() => {
-      this.persisting = null;
-    });
-  }
-
-  private async writeState(): Promise<void> {
-    await writeState(this.o.path, { finding: this.lanes.finding.committed, telemetry: this.lanes.telemetry.committed }, this.o.fsync === 'always');
-  }
-
-  private async syncDirty(): Promise<void> {
-    for (const name of LANES) {
-      const lane = this.lanes[name];
-      if (!lane.dirty || !lane.fh) continue;
-      lane.dirty = false;
-      await lane.fh.datasync();
-    }
   }
 
   /** Writes the final state and releases the folder. The records still pending stay for the next start. */
@@ -687,6 +288,7 @@ export class Spool {
       this.o.log.warn(`spool ${this.o.path}: the disk is full: the delivery position could not be saved at close (records delivered since the last save are sent again after the next start)`);
     }
     if (this.dropLog.pending > 0) this.o.log.warn(`spool ${this.o.path}: dropped ${this.counters.droppedTelemetry} telemetry records in all because it was full`);
+    this.diskFull.closing();
     this.lock?.release();
     this.lock = null;
     OPEN_IN_THIS_PROCESS.delete(path.resolve(this.o.path));
