@@ -9,6 +9,7 @@ import { ProcfsSource } from './linux/procfs/source';
 import { EbpfSource, tracedPorts } from './linux/ebpf/source';
 import { LSOF_PATHS, locateTool, procfsProcessFacts, PS_PATHS, type ProcessFacts, realLsofDeps } from './darwin/lsof/read';
 import { LsofSource } from './darwin/lsof/source';
+import { IphlpapiSource } from './windows/iphlpapi/source';
 
 export interface AdapterContext {
   config: Config;
@@ -76,9 +77,16 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
       );
     },
   },
+  iphlpapi: {
+    description: 'Windows GetExtendedTcpTable (owner pid, IPv4 and IPv6) + process facts through koffi (Windows default)',
+    platforms: ['win32'],
+    create(ctx) {
+      return new IphlpapiSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort }, undefined, ctx.config.pollInterval);
+    },
+  },
 };
 
-const DEFAULT_ADAPTER: Partial<Record<NodeJS.Platform, string>> = { linux: 'procfs', darwin: 'lsof' };
+const DEFAULT_ADAPTER: Partial<Record<NodeJS.Platform, string>> = { linux: 'procfs', darwin: 'lsof', win32: 'iphlpapi' };
 
 /** macOS: proc_pidpath through libproc, loaded on first use - so koffi and libproc are never loaded elsewhere. */
 function libprocFacts(): (pid: number) => Promise<ProcessFacts | null> {
@@ -98,7 +106,7 @@ export function createSource(name: string, ctx: AdapterContext): Source {
   const platform = ctx.platform ?? process.platform;
   const chosen = name === 'auto' ? DEFAULT_ADAPTER[platform] : name;
   if (chosen === undefined) {
-    throw new AdapterUnavailableError('auto', `no socket adapter for ${platform} yet (supported today: Linux procfs, macOS lsof; see the README's platform matrix)`);
+    throw new AdapterUnavailableError('auto', `no socket adapter for ${platform} yet (supported today: Linux procfs, macOS lsof, Windows iphlpapi; see the README's platform matrix)`);
   }
   const spec = ADAPTERS[chosen];
   if (!spec) throw new AdapterUnavailableError(chosen, `unknown adapter; choose one of: auto, ${adapterNames().join(', ')}`);
