@@ -9,7 +9,9 @@ import { ProcfsSource } from './linux/procfs/source';
 import { EbpfSource, tracedPorts } from './linux/ebpf/source';
 import { LSOF_PATHS, locateTool, procfsProcessFacts, PS_PATHS, type ProcessFacts, realLsofDeps } from './darwin/lsof/read';
 import { LsofSource } from './darwin/lsof/source';
+import { EtwSource } from './windows/etw/source';
 import { IphlpapiSource } from './windows/iphlpapi/source';
+import { NetstatSource } from './windows/netstat/source';
 
 export interface AdapterContext {
   config: Config;
@@ -82,6 +84,20 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
     platforms: ['win32'],
     create(ctx) {
       return new IphlpapiSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort }, undefined, ctx.config.pollInterval);
+    },
+  },
+  netstat: {
+    description: 'Windows `netstat -ano` text (the last resort when iphlpapi cannot load; states are not translated)',
+    platforms: ['win32'],
+    create(ctx) {
+      return new NetstatSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort }, undefined, Math.max(ctx.config.pollInterval, 1000));
+    },
+  },
+  etw: {
+    description: 'Windows ETW real-time session on Microsoft-Windows-Kernel-Network: every TCP connect attempt, even from processes that exit at once (streaming only: no scan)',
+    platforms: ['win32'],
+    create(ctx) {
+      return new EtwSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, onStatus: ctx.onStatus });
     },
   },
 };

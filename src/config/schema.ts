@@ -108,7 +108,7 @@ export const configSchema = z.strictObject({
   uriPathRegex: z.array(regex),
   webBrokerPorts: z.array(port),
   procRoot: z.string().min(1),
-  capture: z.enum(['auto', 'ebpf', 'procfs']),
+  capture: z.enum(['auto', 'ebpf', 'etw', 'procfs', 'iphlpapi']),
   bpftracePath: z.string().min(1).nullable(),
   pollInterval: duration,
   beaconing: z.strictObject({
@@ -127,7 +127,7 @@ export const configSchema = z.strictObject({
   control: controlSchema,
   watchdog: watchdogSchema,
   stateDir: stateDirSchema,
-  adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof']),
+  adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof', 'iphlpapi', 'etw', 'netstat']),
 });
 
 export type Config = z.output<typeof configSchema>;

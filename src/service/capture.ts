@@ -14,7 +14,7 @@ export interface CaptureStatus {
   fallbacks: string[];
 }
 
-/** Polling source for the daemon: procfs on Linux, the configured/auto adapter elsewhere. */
+/** Polling source for the daemon: procfs on Linux, the configured/auto adapter elsewhere (iphlpapi on Windows). */
 function pollingSource(config: Config, rules: Rules): Source {
   const filters = {
     isCandidate: (ip: string, port: number) => isCandidate(ip, port, rules),
@@ -25,6 +25,28 @@ function pollingSource(config: Config, rules: Rules): Source {
     return new ProcfsSource({ procRoot: config.procRoot, ...filters }, undefined, config.pollInterval);
   }
   return createSource(config.adapter, { config, ...filters });
+}
+
+interface Streaming {
+  adapter: 'ebpf' | 'etw';
+  title: string;
+  label: string;
+  poller: string;
+  died: string;
+}
+
+const STREAMING: Record<'ebpf' | 'etw', Streaming> = {
+  ebpf: { adapter: 'ebpf', title: 'eBPF', label: 'eBPF (bpftrace on sock:inet_sock_set_state)', poller: 'procfs', died: 'bpftrace exited' },
+  etw: { adapter: 'etw', title: 'ETW', label: 'ETW (Microsoft-Windows-Kernel-Network, real time)', poller: 'iphlpapi', died: 'the trace session ended' },
+};
+
+/** The streaming source the config asks for on this platform (auto: eBPF on Linux, ETW on Windows). */
+function streamingFor(config: Config, platform: NodeJS.Platform): Streaming | null {
+  if (config.capture === 'ebpf' || config.capture === 'etw') return STREAMING[config.capture];
+  if (config.capture !== 'auto') return null;
+  if (platform === 'linux') return STREAMING.ebpf;
+  if (platform === 'win32') return STREAMING.etw;
+  return null;
 }
 
 /**
@@ -43,24 +65,24 @@ export class Capture implements Source {
 
   private candidate = (ip: string, port: number) => isCandidate(ip, port, this.rules);
   private pubSubPort = (port: number) => isPubSubPort(port, this.rules);
-  /** True while a started eBPF source is down and polling stands in. */
-  private ebpfDown = false;
+  /** True while a started streaming source (eBPF, ETW) is down and polling stands in. */
+  private streamDown = false;
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
     this.emit = emit;
-    const wantEbpf = this.config.capture === 'ebpf' || (this.config.capture === 'auto' && process.platform === 'linux');
-    if (wantEbpf) {
+    const stream = streamingFor(this.config, process.platform);
+    if (stream) {
       try {
-        const ebpf = createSource('ebpf', { config: this.config, isCandidate: this.candidate, isPubSubPort: this.pubSubPort, onStatus: (up: boolean, why?: string) => this.ebpfStatus(up, why) });
-        await ebpf.start(emit);
-        this.sources.push(ebpf);
-        this.status.active = 'ebpf';
-        this.log.info(`capturing with eBPF (bpftrace on sock:inet_sock_set_state); fallback: procfs polling every ${this.config.pollInterval / 1000}s if bpftrace stops`);
+        const source = createSource(stream.adapter, { config: this.config, isCandidate: this.candidate, isPubSubPort: this.pubSubPort, onStatus: (up: boolean, why?: string) => this.streamStatus(stream, up, why) });
+        await source.start(emit);
+        this.sources.push(source);
+        this.status.active = stream.adapter;
+        this.log.info(`capturing with ${stream.label}; fallback: ${stream.poller} polling every ${this.config.pollInterval / 1000}s if it stops`);
         return;
       } catch (err) {
         const why = (err as Error).message;
-        this.status.fallbacks.push(`ebpf: ${why}`);
-        this.log.warn(`eBPF capture unavailable (${why}); falling back to procfs polling every ${this.config.pollInterval / 1000}s - connections shorter than that may be missed`);
+        this.status.fallbacks.push(`${stream.adapter}: ${why}`);
+        this.log.warn(`${stream.title} capture unavailable (${why}); falling back to ${stream.poller} polling every ${this.config.pollInterval / 1000}s - connections shorter than that may be missed`);
       }
     }
     await this.startPoller();
@@ -78,19 +100,19 @@ export class Capture implements Source {
     }
   }
 
-  /** Called by the eBPF source when bpftrace dies (up=false) or is back (up=true). */
-  private ebpfStatus(up: boolean, why?: string): void {
+  /** Called by the streaming source when it dies (up=false) or is back (up=true). */
+  private streamStatus(stream: Streaming, up: boolean, why?: string): void {
     if (!up) {
-      if (this.ebpfDown) return;
-      this.ebpfDown = true;
-      this.log.warn(`eBPF capture stopped (${why ?? 'bpftrace exited'}); polling procfs until it is back`);
-      this.status.fallbacks.push(`ebpf down: ${why ?? 'bpftrace exited'}`);
-      this.startPoller().catch((err: Error) => this.log.error(`procfs polling failed to start: ${err.message}`));
+      if (this.streamDown) return;
+      this.streamDown = true;
+      this.log.warn(`${stream.title} capture stopped (${why ?? stream.died}); polling ${stream.poller} until it is back`);
+      this.status.fallbacks.push(`${stream.adapter} down: ${why ?? stream.died}`);
+      this.startPoller().catch((err: Error) => this.log.error(`${stream.poller} polling failed to start: ${err.message}`));
       return;
     }
-    if (!this.ebpfDown) return; // the first "up" of a normal start
-    this.ebpfDown = false;
-    this.log.info('eBPF capture is back; procfs polling stops');
+    if (!this.streamDown) return; // the first "up" of a normal start
+    this.streamDown = false;
+    this.log.info(`${stream.title} capture is back; ${stream.poller} polling stops`);
     const poller = this.poller;
     this.poller = null;
     if (poller) {
