@@ -62,7 +62,7 @@ test('EtwSource: a session that cannot deliver (OpenTraceW fails) is AdapterUnav
   const failing = new EtwSource({ isCandidate: () => true }, { start: () => { throw new Error('OpenTraceW(brokerwatch-kernel-network) failed with error 5'); }, processes: () => { throw new Error('unused'); }, now: () => new Date() });
   await assert.rejects(failing.start(() => undefined), (err: Error) => err instanceof AdapterUnavailableError && /^etw adapter unavailable: OpenTraceW/.test(err.message));
 
-  let handlers: Parameters<ConstructorParameters<typeof EtwSource>[1]['start']>[0] | null = null;
+  let handlers: Parameters<NonNullable<ConstructorParameters<typeof EtwSource>[1]>['start']>[0] | null = null;
   const statuses: [boolean, string | undefined][] = [];
   const source = new EtwSource(
     { isCandidate: (ip) => ip.startsWith('198.51.100.'), isPubSubPort: () => true, onStatus: (up, why) => statuses.push([up, why]) },
