@@ -5,6 +5,7 @@ import { hostFacts } from '../core/host';
 import { createOcsfFormatter } from '../format/ocsf';
 import { createOutputs, type Output } from '../sinks';
 import { Capture } from '../service/capture';
+import { type ScmService, startScmDispatcher } from '../service/win32-scm';
 import { Daemon } from '../service/daemon';
 import { type ServiceLife, startServiceLife } from '../service/lifecycle';
 import { createLogger, type Logger } from '../service/log';
@@ -28,6 +29,8 @@ Signals:
 
 Options:
   --config FILE     merge a YAML file over the embedded defaults (repeatable; later wins)
+  --service         Windows: run as the brokerwatch service (speaks to the Service Control
+                    Manager; \`brokerwatch install\` registers it with this flag)
   -h, --help        show this help
 
 The agent's own log goes to stderr (and logging.file). Run as root: eBPF and attributing other
@@ -71,15 +74,29 @@ function spooledCount(outputs: readonly Output[]): number | null {
 export async function runCommand(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseCommandArgs(argv, {
     config: { type: 'string', multiple: true },
+    service: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     io.stdout(RUN_HELP);
     return EXIT.ok;
   }
+  // Windows service: the dispatcher starts first, so the SCM hears from us within its start timeout.
+  let stopRequested: string | null = null;
+  let requestStop = (why: string) => { stopRequested = why; };
+  const scm = values.service ? startScmDispatcher({ stop: (why) => requestStop(why), ended: (error) => { if (error) requestStop(error); } }) : null;
+  try {
+    return await runAgent(values, io, scm, (f) => { requestStop = f; }, () => stopRequested);
+  } catch (err) {
+    scm?.stopped(EXIT.error); // the SCM hears that the start failed; the dispatcher returns
+    throw err;
+  }
+}
+
+async function runAgent(values: { config?: string[] | undefined; service?: boolean | undefined }, io: CliIO, scm: ScmService | null, onStopRequest: (f: (why: string) => void) => void, earlyStop: () => string | null): Promise<number> {
   const files = values.config ?? [];
   const { config } = loadConfig(files);
-  const plan = planLogging(config.logging);
+  const plan = planLogging(config.logging, values.service ? { env: { ...process.env, BROKERWATCH_SERVICE: 'scm' } } : {});
   const log = createLogger(plan);
   log.info(`brokerwatch ${version()} starting (pid ${process.pid}, mode ${config.mode}, config ${files.length ? files.join(' + ') : 'embedded default'}); ${plan.why}`);
 
@@ -166,6 +183,10 @@ export async function runCommand(argv: string[], io: CliIO): Promise<number> {
     throw err;
   }
 
+  scm?.running();
+  onStopRequest((why) => { void stop(why); });
+  const pendingStop = earlyStop();
+  if (pendingStop !== null) void stop(pendingStop);
   const code = await finished;
   if (hardExit) clearTimeout(hardExit);
   process.off('SIGHUP', onHup);
@@ -174,5 +195,6 @@ export async function runCommand(argv: string[], io: CliIO): Promise<number> {
   await life.close();
   // Let winston finish writing before the process exits.
   await new Promise((r) => setTimeout(r, 50));
+  scm?.stopped(watchdogCode ?? code);
   return watchdogCode ?? code;
 }
