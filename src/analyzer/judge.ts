@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { ConnectionEvent, Finding, ProcessInfo, Severity, Verdict } from '../core/types';
-import { endpointText } from '../format/text';
+import { endpointText } from '../core/text';
 import { applyProcessAnalytic } from './process-analytics';
 import { baseName } from './processes';
 import { maxSeverity, minSeverity, raiseSeverity, type Rules } from './rules';
@@ -32,7 +32,7 @@ export function findingId(parts: readonly (string | number | undefined)[]): stri
 
 function makeFinding(conn: ConnectionEvent, rules: string[], severity: Severity, protocol: string, tls: boolean, reasons: string[], details?: Record<string, unknown>): Finding {
   const f: Finding = {
-    id: findingId([rules.join(','), conn.process?.pid, conn.process?.exe, conn.source.ip, conn.source.port, conn.destination.ip, conn.destination.port, conn.process?.startTime]),
+    id: findingId([rules.join(','), conn.process?.pid, conn.process?.exe, conn.source.ip, conn.source.port, conn.destination.ip, conn.destination.port, conn.process?.startTime, ...(conn.host !== undefined ? [conn.host] : [])]),
     rules,
     technique: 'T1071.005',
     severity,
@@ -46,6 +46,7 @@ function makeFinding(conn: ConnectionEvent, rules: string[], severity: Severity,
     source: conn.source,
     reasons,
   };
+  if (conn.host !== undefined) f.host = conn.host;
   if (details && Object.keys(details).length > 0) f.details = details;
   return f;
 }

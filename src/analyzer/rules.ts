@@ -84,6 +84,22 @@ export function compileRules(config: Config, options: CompileOptions = {}): Rule
   };
 }
 
+/**
+ * The rules for events from another OS (replay): the same compiled lists and networks, with that
+ * OS's unusualProcessList and its case rule (Windows and macOS paths compare case-insensitively).
+ */
+export function rulesForOs(base: Rules, config: Config, os: OsName): Rules {
+  if (os === base.os) return base;
+  const caseInsensitive = os !== 'linux';
+  return {
+    ...base,
+    os,
+    brokerSoftware: new ExePatterns(config.brokerSoftware, caseInsensitive),
+    unusual: new ProcessPatterns(config.unusualProcessList[os], caseInsensitive),
+    apps: new AppContextFilter(config.appContextFilter, caseInsensitive),
+  };
+}
+
 /** Resolves host names in every broker list; returns one warning text per name that failed. */
 export async function resolveBrokerNames(rules: Rules, resolver: Resolver): Promise<string[]> {
   const lists = [rules.allow, rules.reputation, ...rules.apps.brokerLists];

@@ -4,6 +4,7 @@ import { UsageError } from './args';
 import { type CliIO, EXIT, processIO, version } from './common';
 import { INSTALL_HELP, installCommand } from './install';
 import { RELOAD_HELP, reloadCommand } from './reload';
+import { REPLAY_HELP, replayCommand } from './replay';
 import { RUN_HELP, runCommand } from './run';
 import { SCAN_HELP, scanCommand } from './scan';
 import { STATUS_HELP, statusCommand } from './status';
@@ -20,6 +21,8 @@ Commands:
                     MQTT, XMPP, AMQP or STOMP broker (exit 0 none, 1 findings, 2 error)
   run               the agent: capture continuously, judge, correlate over time, send to sinks
                     (foreground until SIGTERM; SIGHUP reloads the config)
+  replay            run recorded events (Sysmon Event ID 3, UDM, brokerwatch JSON) through the
+                    same analysis, with their own timestamps (exit 0 none, 1 findings, 2 error)
   validate-config   check a configuration file (exit 0 valid, 2 invalid)
   status            ask the running agent how it is doing (pid, uptime, capture, counters)
   reload            make the running agent re-read its config (a bad one is refused)
@@ -40,6 +43,7 @@ The default configuration (config/default.yaml in the package) documents every s
 const COMMANDS: Record<string, { help: string; run(argv: string[], io: CliIO): Promise<number> }> = {
   scan: { help: SCAN_HELP, run: (argv, io) => scanCommand(argv, { io }) },
   run: { help: RUN_HELP, run: runCommand },
+  replay: { help: REPLAY_HELP, run: replayCommand },
   'validate-config': { help: VALIDATE_HELP, run: validateConfigCommand },
   status: { help: STATUS_HELP, run: statusCommand },
   reload: { help: RELOAD_HELP, run: reloadCommand },

@@ -18,3 +18,12 @@ export const DEFAULT_CONFIG_NAME = '(embedded default config/default.yaml)';
 export function defaultConfigText(): string {
   return fs.readFileSync(path.join(packageRoot(), 'config', 'default.yaml'), 'utf8');
 }
+
+/** The package's version (package.json beside config/). */
+export function version(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0-unknown';
+  }
+}

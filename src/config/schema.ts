@@ -1,10 +1,10 @@
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { controlSchema } from '../control/schema';
-import { stateDirSchema, watchdogSchema } from '../service/watchdog';
-import { sinkListSchema } from '../sinks';
-import { duration } from './duration';
+import { controlSchema } from './control';
+import { stateDirSchema, watchdogSchema } from './service';
+import { sinkListSchema } from './sinks';
+import { duration } from '../core/duration';
 
 /**
  * The configuration schema. config/default.yaml documents every key; this file enforces it.
@@ -108,7 +108,8 @@ export const configSchema = z.strictObject({
   uriPathRegex: z.array(regex),
   webBrokerPorts: z.array(port),
   procRoot: z.string().min(1),
-  capture: z.enum(['auto', 'ebpf', 'etw', 'procfs', 'iphlpapi']),
+  /** Deprecated alias of `adapter` (resolved and removed by loadConfig; see resolveCaptureAlias). */
+  capture: z.enum(['auto', 'ebpf', 'procfs']).optional(),
   bpftracePath: z.string().min(1).nullable(),
   pollInterval: duration,
   beaconing: z.strictObject({
@@ -130,7 +131,8 @@ export const configSchema = z.strictObject({
   adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof', 'iphlpapi', 'etw', 'netstat']),
 });
 
-export type Config = z.output<typeof configSchema>;
+/** A loaded configuration: the deprecated `capture` key is already folded into `adapter`. */
+export type Config = Omit<z.output<typeof configSchema>, 'capture'>;
 export type BrokerEntry = z.output<typeof brokerEntry>;
 export type AppContextEntry = z.output<typeof appContextEntry>;
 export type OsName = keyof Config['unusualProcessList'];

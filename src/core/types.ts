@@ -31,7 +31,12 @@ export interface ProcessInfo {
   startTime?: string;
   parentExe?: string;
   parentName?: string;
+  /** Process identity from the recording tool when it has one (Sysmon's ProcessGuid); replayed records only. */
+  guid?: string;
 }
+
+/** The OS a connection was recorded on: decides which OS analytic (AN0002/AN0003/AN0004) judges it. */
+export type EventOs = 'windows' | 'linux' | 'darwin';
 
 export interface ConnectionEvent {
   /** When the adapter observed the socket (ISO 8601). */
@@ -51,7 +56,18 @@ export interface ConnectionEvent {
   netns?: string;
   /** Owning process; absent when no process holds the socket (TIME_WAIT) or it could not be read. */
   process?: ProcessInfo;
+  /** Host that recorded the event (Sysmon Computer, UDM principal.hostname); absent = this host (live adapters). */
+  host?: string;
+  /** OS of the recording host; absent = this host's OS. A Windows Sysmon record is judged as Windows wherever replay runs. */
+  os?: EventOs;
+  /**
+   * Who opened the connection. Absent = outbound (live adapters report the local side's connections).
+   * 'inbound' (Sysmon Initiated=false, UDM network.direction INBOUND) is never judged as outbound.
+   */
+  direction?: 'inbound' | 'outbound';
 }
+
+export type OsName = EventOs;
 
 export interface Warning {
   /** Stable machine-readable code, e.g. "proc-vanished", "proc-eacces", "parse-malformed-line". */
@@ -92,6 +108,8 @@ export interface Finding {
   process: ProcessInfo | null;
   destination: Endpoint;
   source: Endpoint;
+  /** The host the connection happened on, when the event named one (replayed records). */
+  host?: string;
   reasons: string[];
   /** Extra rule-specific facts (matched topic, anomaly score, ...). */
   details?: Record<string, unknown>;

@@ -8,7 +8,7 @@ import { resolveControlPath } from '../control/paths';
 import { startPipeControlServer } from '../control/pipe-server';
 import { type ControlServer, type ControlServerOptions, startControlServer } from '../control/server';
 import { collectStatus, type StatusDaemon, type StatusInfo } from '../control/status';
-import type { Logger } from './log';
+import type { Logger } from '../core/logger';
 import { startWatchdog } from './watchdog';
 
 export interface ServiceLifeOptions {

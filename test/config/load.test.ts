@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { compileRules } from '../../src/analyzer/rules';
-import { parseDuration } from '../../src/config/duration';
+import { parseDuration } from '../../src/core/duration';
 import { DEFAULT_CONFIG_NAME, defaultConfigText, packageRoot } from '../../src/config/embedded';
 import { ConfigError } from '../../src/config/errors';
 import { loadConfig, mergeConfig, parseYaml } from '../../src/config/load';
@@ -236,5 +236,38 @@ describe('config helpers', () => {
     assert.equal(isCidr('10.0.0.0/+8'), false);
     assert.equal(isCidr('fe80::/10'), true);
     assert.equal(isCidr('fe80::/129'), false);
+  });
+});
+
+describe('one setting chooses the capture: adapter (capture: is a deprecated alias)', () => {
+  const load = (text: string) => loadConfig(['c.yaml'], () => text);
+
+  test('the default has adapter: auto, no capture key and no notice', () => {
+    const { config, notices } = loadConfig();
+    assert.equal(config.adapter, 'auto');
+    assert.equal('capture' in config, false);
+    assert.deepEqual(notices, []);
+  });
+
+  test('capture: ebpf / procfs / auto become adapter values, each with one notice naming the file', () => {
+    const cases: [string, string][] = [
+      ['capture: ebpf\n', 'ebpf'],
+      ['capture: procfs\n', 'procfs'],
+      ['capture: auto\n', 'auto'],
+      ['capture: procfs\nadapter: lsof\n', 'lsof'], // polling with lsof, as before
+      ['capture: ebpf\nadapter: lsof\n', 'ebpf'],
+    ];
+    for (const [text, adapter] of cases) {
+      const { config, notices } = load(text);
+      assert.equal(config.adapter, adapter, text);
+      assert.equal('capture' in config, false, text);
+      assert.equal(notices.length, 1, text);
+      assert.match(notices[0] as string, new RegExp(`^c\\.yaml: capture: is deprecated .*adapter: ${adapter}`), text);
+      assert.doesNotMatch(notices[0] as string, /\n/);
+    }
+  });
+
+  test('a bad capture value is still an error that names the key', () => {
+    assert.match(problemsOf('capture: bpf\n')[0] as string, /^bad\.yaml: capture: /);
   });
 });

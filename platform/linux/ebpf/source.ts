@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../../../src/config/embedded';
-import { AdapterUnavailableError, type Source } from '../../../src/core/source';
+import { AdapterUnavailableError, type Source, type SourceHealth } from '../../../src/core/source';
 import type { ConnectionEvent, Warning } from '../../../src/core/types';
 import { WarningCollector } from '../../../src/core/warnings';
 import { ProcfsReader } from '../procfs/read';
@@ -75,6 +75,8 @@ export class EbpfSource implements Source {
   private failures = 0;
   private closing = false;
   private closed: Promise<void> | null = null;
+  /** Why bpftrace last died or failed to restart. */
+  private lastDeath: string | null = null;
 
   /** Can eBPF run here? One-line reason when not (the caller falls back to procfs). */
   static probe(opts: LocateOptions = {}, deps: EbpfDeps = realEbpfDeps): Promise<ProbeResult> {
@@ -236,6 +238,7 @@ export class EbpfSource implements Source {
     if (this.now() - run.startedAt >= (this.opts.backoff?.stableMs ?? 60_000)) this.failures = 0; // it had been up a while
     const delay = this.nextDelay();
     this.counts.restarts = (this.counts.restarts as number) + 1;
+    this.lastDeath = reason;
     this.warn.add('ebpf-tracer-died', `bpftrace stopped (${reason}); restarted with backoff`);
     this.opts.onStatus?.({ state: 'down', reason, restarts: this.counts.restarts as number, restartInMs: delay });
     this.scheduleRestart(delay);
@@ -248,6 +251,7 @@ export class EbpfSource implements Source {
       this.launch().catch((err: Error) => {
         if (this.closing) return;
         const next = this.nextDelay();
+        this.lastDeath = err.message;
         this.opts.onStatus?.({ state: 'down', reason: err.message, restarts: this.counts.restarts as number, restartInMs: next });
         this.scheduleRestart(next);
       });
@@ -265,6 +269,11 @@ export class EbpfSource implements Source {
 
   warnings(): Warning[] {
     return this.warn.list();
+  }
+
+  /** For the daemon's counters and status: lost events, tracer restarts (as poll errors) and warnings. */
+  health(): SourceHealth {
+    return { eventsLost: this.counts.lostEvents as number, pollErrors: this.counts.restarts as number, lastError: this.lastDeath, warnings: this.warn.list() };
   }
 
   close(): Promise<void> {

@@ -9,7 +9,7 @@
  *       rcvwinscale, sndwinscale u16, seqnum u32, connid u32
  * All x64 layouts (evntrace.h, evntcons.h).
  */
-import { canonicalIp } from '../../../src/analyzer/ip';
+import { canonicalIp } from '../../../src/core/ip';
 import type { Endpoint } from '../../../src/core/types';
 
 export const KERNEL_NETWORK_PROVIDER = '7dd42a49-5329-4832-8dfd-43d979153a88';

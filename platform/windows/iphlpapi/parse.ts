@@ -12,7 +12,7 @@
  * Addresses are in network byte order; a port is the first two bytes of its DWORD, big-endian
  * (the upper half is undefined and ignored). Counts and pids are little-endian.
  */
-import { canonicalIp } from '../../../src/analyzer/ip';
+import { canonicalIp } from '../../../src/core/ip';
 import type { Endpoint, Transport } from '../../../src/core/types';
 
 /** MIB_TCP_STATE values, named as brokerwatch names TCP states on every platform. */

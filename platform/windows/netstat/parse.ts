@@ -5,7 +5,7 @@
  * kept as printed, and a listener is recognised by its foreign address (0.0.0.0:0, [::]:0, *:*).
  * Under Wine the PID column is missing: such rows parse with pid undefined.
  */
-import { canonicalIp } from '../../../src/analyzer/ip';
+import { canonicalIp } from '../../../src/core/ip';
 import type { Endpoint, Transport } from '../../../src/core/types';
 
 export interface NetstatRow {

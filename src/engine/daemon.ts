@@ -1,0 +1,370 @@
+import type { Correlation } from '../analyzer/analyze';
+import { type Resolver, systemResolver } from '../analyzer/addresses';
+import { AnalysisPipeline, type PipelineItem } from '../analyzer/pipeline';
+import { compileRules, resolveBrokerNames, type Rules } from '../analyzer/rules';
+import type { Config } from '../config/schema';
+import type { OutRecord } from '../core/sink';
+import type { Source, SourceHealth } from '../core/source';
+import type { ConnectionEvent, Finding, HostFacts, JudgedConnection } from '../core/types';
+import type { Output, RecordFormat } from '../sinks';
+import { HealthLedger } from './health';
+import type { Logger } from '../core/logger';
+
+/** Turns analyzer output into sink records (UDM, OCSF, ...). */
+export interface RecordFormatter {
+  connection(c: JudgedConnection): OutRecord;
+  finding(f: Finding): OutRecord;
+  correlation(c: Correlation): OutRecord;
+}
+
+export interface DaemonCounters {
+  eventsSeen: number;
+  eventsJudged: number;
+  eventsIgnored: number;
+  eventsDropped: number;
+  findings: number;
+  correlations: number;
+  beacons: number;
+  recordsSent: number;
+  sinkErrors: number;
+}
+
+/** What the analyzer produced for one event, before any sink format is applied. */
+export type AnalysisItem =
+  | { kind: 'connection'; value: JudgedConnection }
+  | { kind: 'finding'; value: Finding }
+  | { kind: 'correlation'; value: Correlation };
+
+export interface DaemonDeps {
+  host: HostFacts;
+  log: Logger;
+  /** One formatter per record format the outputs ask for. */
+  formatters: Record<RecordFormat, RecordFormatter>;
+  /** Builds the capture source for a config (the daemon restarts it when capture settings change). */
+  createSource(config: Config, rules: Rules): Promise<Source>;
+  outputs: Output[];
+  resolver?: Resolver;
+  now?: () => number;
+  /** How often the capture's health (failed polls, lost events, warnings) is read and logged; default 5 s. */
+  healthIntervalMs?: number;
+  /** Repeats of one warning code are summed up in one log line at most this often; default 10 min. */
+  warningLogIntervalMs?: number;
+}
+
+/** The outcome of the last reload, for `status`. */
+export interface ReloadRecord {
+  at: string;
+  ok: boolean;
+  message: string;
+}
+
+/** A reload the daemon refused; the previous configuration and capture stay in force. */
+export class ReloadRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReloadRefusedError';
+  }
+}
+
+/** Settings whose change needs a new capture source. */
+function captureKey(c: Config): string {
+  // The adapters' pre-filters are built from these (and eBPF renders the ports into its program).
+  return JSON.stringify([c.adapter, c.bpftracePath, c.procRoot, c.pollInterval, c.protocolPortList, c.internalNetworks, c.includeLoopback, c.webBrokerPorts, c.uriPathRegex, c.mode]);
+}
+
+/** Settings a reload does not apply: the reply says so (they take effect at the next start). */
+function restartOnlyChanges(before: Config, after: Config): string[] {
+  const changed: string[] = [];
+  if (JSON.stringify(before.sinks) !== JSON.stringify(after.sinks)) changed.push('sinks');
+  if (JSON.stringify(before.logging) !== JSON.stringify(after.logging)) changed.push('logging');
+  return changed;
+}
+
+/**
+ * The `run` loop: source -> bounded queue -> analyzer (judge, time windows, beaconing) -> sinks.
+ * Events beyond queueSize are dropped and counted, never silently. The capture's partial failures
+ * (failed polls, lost events, warnings) are read every healthIntervalMs: counted for `status`
+ * and logged rate-limited. reload() swaps the rules atomically; a bad config never replaces a good
+ * one (the caller validates before calling), and a capture change starts the new capture before
+ * the old one closes - if the new one cannot start, the reload is refused and the old one stays.
+ */
+export class Daemon {
+  readonly counters: DaemonCounters = { eventsSeen: 0, eventsJudged: 0, eventsIgnored: 0, eventsDropped: 0, findings: 0, correlations: 0, beacons: 0, recordsSent: 0, sinkErrors: 0 };
+  readonly startedAt: number;
+  private rules!: Rules;
+  private config!: Config;
+  private pipeline!: AnalysisPipeline;
+  private source: Source | null = null;
+  private queue: ConnectionEvent[] = [];
+  private draining: Promise<void> | null = null;
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private expireTimer: NodeJS.Timeout | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly pendingSends = new Set<Promise<void>>();
+  private readonly health: HealthLedger;
+  /** The latest error of any kind: a sink write, a failed poll, a capture a reload could not start. */
+  lastError: string | null = null;
+  /** The outcome of the last reload (null before the first). */
+  lastReload: ReloadRecord | null = null;
+
+  constructor(private readonly deps: DaemonDeps) {
+    this.startedAt = this.now();
+    this.health = new HealthLedger(deps.log, deps.warningLogIntervalMs ?? 600_000, () => this.now(), (m) => { this.lastError = m; });
+  }
+
+  private now(): number {
+    return this.deps.now ? this.deps.now() : Date.now();
+  }
+
+  get sourceName(): string | null {
+    return this.source?.name ?? null;
+  }
+
+  /** The capture running now (a reload may have replaced the first one). */
+  get currentSource(): Source | null {
+    return this.source;
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  /** What went partly wrong in capture since the daemon started, over every source it ran. */
+  captureHealth(): SourceHealth {
+    return this.health.total(this.source);
+  }
+
+  /** Compiles the rules of a config and resolves its broker names; commits nothing. */
+  private async prepare(config: Config): Promise<Rules> {
+    const rules = compileRules(config, { platform: this.deps.host.platform });
+    for (const w of await resolveBrokerNames(rules, this.deps.resolver ?? systemResolver)) this.deps.log.warn(w);
+    return rules;
+  }
+
+  private commit(config: Config, rules: Rules): void {
+    const previous = this.pipeline;
+    const sameWindows = previous && this.config.timeWindow === config.timeWindow && this.config.mode === config.mode
+      && JSON.stringify(this.config.beaconing) === JSON.stringify(config.beaconing);
+    this.config = config;
+    this.rules = rules;
+    if (sameWindows) {
+      // Open windows and beacon series carry over: a reload must not split a window in two.
+      previous.setRules(rules);
+    } else {
+      // New windows: the old pipeline's open windows close now, with what they hold.
+      const b = config.beaconing;
+      this.pipeline = new AnalysisPipeline({
+        rules,
+        host: this.deps.host.hostname,
+        window: config.timeWindow,
+        emitOpen: true,
+        beaconing: b.enabled ? { minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked } : null,
+      });
+      if (previous) this.emitItems(previous.finish());
+    }
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = setInterval(() => {
+      resolveBrokerNames(this.rules, this.deps.resolver ?? systemResolver)
+        .then((ws) => ws.forEach((w) => this.deps.log.warn(w)))
+        .catch((err: Error) => this.deps.log.warn(`broker name refresh failed: ${err.message}`));
+    }, config.brokerAllowListRefresh);
+    this.refreshTimer.unref();
+  }
+
+  async start(config: Config): Promise<void> {
+    const rules = await this.prepare(config);
+    this.commit(config, rules);
+    try {
+      this.source = await this.startSource(config, rules);
+    } catch (err) {
+      if (this.refreshTimer) clearInterval(this.refreshTimer);
+      throw err;
+    }
+    this.expireTimer = setInterval(() => this.emitItems(this.pipeline.expire(this.now())), Math.min(60_000, config.timeWindow));
+    this.expireTimer.unref();
+    this.healthTimer = setInterval(() => this.sampleHealth(), this.deps.healthIntervalMs ?? 5000);
+    this.healthTimer.unref();
+  }
+
+  /** Builds and starts a capture; a source that fails to start is closed again before the error propagates. */
+  private async startSource(config: Config, rules: Rules): Promise<Source> {
+    const source = await this.deps.createSource(config, rules);
+    try {
+      await source.start((e) => this.enqueue(e));
+    } catch (err) {
+      await source.close().catch(() => undefined);
+      throw err;
+    }
+    return source;
+  }
+
+  /** Reads the live source's health and logs what is new since the last read (rate-limited). */
+  sampleHealth(): void {
+    this.health.sample(this.source);
+  }
+
+  /** Closes a source that was replaced or stopped; its numbers move to the totals. */
+  private async retire(source: Source): Promise<void> {
+    try {
+      await source.close();
+    } catch (err) {
+      this.deps.log.warn(`capture ${source.name} did not close cleanly: ${(err as Error).message}`);
+    }
+    this.health.retire(source);
+  }
+
+  /**
+   * Applies a validated new config. When capture settings changed, the new capture starts first and
+   * the old one closes only once it runs: the agent is never blind. If the new one cannot start, the
+   * reload is refused (ReloadRefusedError) and nothing changes. Returns notes for the reply: settings
+   * that take effect only at the next start.
+   */
+  async reload(config: Config): Promise<{ notes: string[] }> {
+    const rules = await this.prepare(config);
+    const restart = captureKey(config) !== captureKey(this.config);
+    let next: Source | null = null;
+    if (restart) {
+      const old = this.source?.name ?? 'none';
+      this.deps.log.info(`capture settings changed: starting the new capture before ${old} stops`);
+      try {
+        next = await this.startSource(config, rules);
+      } catch (err) {
+        const why = (err as Error).message.replace(/\s+/g, ' ');
+        this.lastError = `reload: the new capture could not start: ${why}`;
+        throw new ReloadRefusedError(`the new capture could not start (${why}); the previous capture (${old}) keeps running`);
+      }
+    }
+    const notes = restartOnlyChanges(this.config, config).map((what) => `${what} changed: a reload does not apply it - the agent keeps its current ${what} until it restarts (restart the service to apply)`);
+    this.commit(config, rules);
+    if (next) {
+      const old = this.source;
+      this.sampleHealth();
+      this.source = next;
+      if (old) await this.retire(old);
+      this.deps.log.info(`capture now ${next.name}${old ? `; ${old.name} closed` : ''}`);
+    }
+    for (const n of notes) this.deps.log.warn(n);
+    return { notes };
+  }
+
+  /** Remembers the outcome of a reload for `status` (the agent calls it for every reload). */
+  recordReload(ok: boolean, message: string): void {
+    this.lastReload = { at: new Date(this.now()).toISOString(), ok, message };
+  }
+
+  enqueue(e: ConnectionEvent): void {
+    if (this.stopped) return;
+    this.counters.eventsSeen++;
+    if (this.queue.length >= this.config.queueSize) {
+      this.counters.eventsDropped++;
+      if (this.counters.eventsDropped === 1 || this.counters.eventsDropped % 1000 === 0) {
+        this.deps.log.warn(`event queue full (${this.config.queueSize}): ${this.counters.eventsDropped} events dropped so far`);
+      }
+      return;
+    }
+    this.queue.push(e);
+    if (!this.draining) this.draining = this.drain().finally(() => { this.draining = null; });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, 500);
+      const items: AnalysisItem[] = [];
+      for (const e of batch) items.push(...this.analyze(e));
+      if (items.length > 0) await this.send(items);
+      await new Promise((r) => setImmediate(r)); // let the source emit between batches
+    }
+  }
+
+  /** Judges one event and returns what it produces (telemetry, findings, correlations). */
+  analyze(e: ConnectionEvent): AnalysisItem[] {
+    const before = this.pipeline.counts.judged;
+    const items = this.pipeline.push(e);
+    if (this.pipeline.counts.judged === before) this.counters.eventsIgnored++;
+    else this.counters.eventsJudged++;
+    return this.toAnalysisItems(items);
+  }
+
+  /**
+   * One socket is one event: a connection that raised a finding is sent as the finding (the same
+   * NETWORK_CONNECTION plus security_result), so the SIEM's `#net > 1` counts sockets, not records.
+   */
+  private toAnalysisItems(items: readonly PipelineItem[]): AnalysisItem[] {
+    const out: AnalysisItem[] = [];
+    for (const i of items) {
+      if (i.kind === 'finding') {
+        this.counters.findings++;
+        if (!i.connection) this.counters.beacons++;
+        out.push({ kind: 'finding', value: i.value });
+      } else if (i.kind === 'correlation') {
+        this.counters.correlations++;
+        out.push(i);
+      } else out.push(i);
+    }
+    return out;
+  }
+
+  /** Sends items that a window close or a reload produced outside the event queue. */
+  private emitItems(items: readonly PipelineItem[]): void {
+    const out = this.toAnalysisItems(items);
+    if (out.length === 0) return;
+    const sending = this.send(out);
+    this.pendingSends.add(sending);
+    void sending.finally(() => this.pendingSends.delete(sending));
+  }
+
+  /** Formats the items once per record format in use, and writes each output its format. */
+  private async send(items: AnalysisItem[]): Promise<void> {
+    const byFormat = new Map<RecordFormat, OutRecord[]>();
+    const recordsIn = (format: RecordFormat): OutRecord[] => {
+      let records = byFormat.get(format);
+      if (!records) {
+        const f = this.deps.formatters[format];
+        records = items.map((i) => (i.kind === 'connection' ? f.connection(i.value) : i.kind === 'finding' ? f.finding(i.value) : f.correlation(i.value)));
+        byFormat.set(format, records);
+      }
+      return records;
+    };
+    await Promise.all(this.deps.outputs.map(async ({ sink: s, format }) => {
+      const records = recordsIn(format);
+      try {
+        await s.write(records);
+        this.counters.recordsSent += records.length;
+      } catch (err) {
+        this.counters.sinkErrors++;
+        this.lastError = `sink ${s.name}: ${(err as Error).message}`;
+        this.deps.log.error(this.lastError);
+      }
+    }));
+  }
+
+  /** Stops capture, analyzes what is queued, flushes and closes the sinks. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    if (this.source) {
+      const source = this.source;
+      this.sampleHealth();
+      await this.retire(source);
+      this.source = null;
+    }
+    this.stopped = true;
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (this.expireTimer) clearInterval(this.expireTimer);
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.health.flush();
+    if (this.draining) await this.draining;
+    await this.drain();
+    // Open windows close at stop: their final correlations (and parity matches) are not lost.
+    this.emitItems(this.pipeline.finish());
+    await Promise.all([...this.pendingSends]);
+    for (const { sink: s } of this.deps.outputs) {
+      try {
+        await s.flush();
+        await s.close();
+      } catch (err) {
+        this.deps.log.error(`sink ${s.name} did not flush: ${(err as Error).message}`);
+      }
+    }
+  }
+}
