@@ -95,14 +95,14 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
     description: 'Windows GetExtendedTcpTable (owner pid, IPv4 and IPv6) + process facts through koffi (Windows default)',
     platforms: ['win32'],
     create(ctx) {
-      return new IphlpapiSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort }, undefined, ctx.config.pollInterval);
+      return new IphlpapiSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort }, undefined, ctx.config.pollInterval, ctx.log ? { log: ctx.log } : {});
     },
   },
   netstat: {
     description: 'Windows `netstat -ano` text (the last resort when iphlpapi cannot load; states are not translated)',
     platforms: ['win32'],
     create(ctx) {
-      return new NetstatSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort }, undefined, Math.max(ctx.config.pollInterval, 1000));
+      return new NetstatSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort }, undefined, Math.max(ctx.config.pollInterval, 1000), ctx.log ? { log: ctx.log } : {});
     },
   },
   etw: {

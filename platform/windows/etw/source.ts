@@ -3,7 +3,7 @@
  * to its process at the event (the process may exit a millisecond later; a table poll would miss it).
  * No snapshot(): scans use the iphlpapi adapter.
  */
-import { AdapterUnavailableError, type Source } from '../../../src/core/source';
+import { AdapterUnavailableError, type Source, type SourceHealth } from '../../../src/core/source';
 import type { ConnectionEvent } from '../../../src/core/types';
 import { WarningCollector } from '../../../src/core/warnings';
 import type { ToolhelpEntry } from '../process/parse';
@@ -35,6 +35,7 @@ export class EtwSource implements Source {
   readonly warnings = new WarningCollector();
   private session: EtwSession | null = null;
   private closing = false;
+  private lastError: string | null = null;
   private entries: { at: number; map: Map<number, ToolhelpEntry> } | null = null;
 
   constructor(private readonly opts: EtwOptions, private readonly deps: EtwDeps = realEtwDeps) {}
@@ -70,6 +71,7 @@ export class EtwSource implements Source {
       },
       onEnd: (code) => {
         if (this.closing) return;
+        this.lastError = `ProcessTrace returned ${code === -1 ? 'an exception' : `error ${code}`}`;
         this.opts.onStatus?.(false, `ProcessTrace returned ${code === -1 ? 'an exception' : `error ${code}`}`);
       },
     };
@@ -79,6 +81,11 @@ export class EtwSource implements Source {
       throw new AdapterUnavailableError('etw', (err as Error).message);
     }
     this.opts.onStatus?.(true);
+  }
+
+  /** Undecodable events and partial process records, by code; the session itself loses nothing we can count yet. */
+  health(): SourceHealth {
+    return { eventsLost: 0, pollErrors: 0, lastError: this.lastError, warnings: this.warnings.list() };
   }
 
   async close(): Promise<void> {

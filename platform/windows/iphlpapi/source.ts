@@ -3,10 +3,10 @@
  * connection and its pid in one call, process/read.ts names the pid. snapshot() for scans;
  * start() polls and emits each connection once per lifetime.
  */
-import { Poller } from '../../../src/core/poller';
-import type { Source } from '../../../src/core/source';
+import { Poller, pollingHealth } from '../../../src/core/poller';
+import type { Source, SourceHealth, SourceHooks } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
-import { WarningCollector } from '../../../src/core/warnings';
+import { WarningCollector, WarningTally } from '../../../src/core/warnings';
 import { processInfo, type Win32Process, win32Process } from '../process/read';
 import type { ToolhelpEntry } from '../process/parse';
 import type { TableRow } from './parse';
@@ -37,8 +37,10 @@ function isOutbound(r: TableRow, listening: Set<number>): boolean {
 export class IphlpapiSource implements Source {
   readonly name = 'iphlpapi';
   private poller: Poller | null = null;
+  /** Warnings of the polls since start(), by code. */
+  private readonly tally = new WarningTally();
 
-  constructor(private readonly opts: IphlpapiOptions, private readonly deps: IphlpapiDeps = realIphlpapiDeps, private readonly intervalMs = 1000) {}
+  constructor(private readonly opts: IphlpapiOptions, private readonly deps: IphlpapiDeps = realIphlpapiDeps, private readonly intervalMs = 1000, private readonly hooks: SourceHooks = {}) {}
 
   /** One read of the tables; rows already reported (`known`) are not attributed again. */
   async read(known: (k: string) => boolean = () => false): Promise<Snapshot & { keys: string[] }> {
@@ -105,11 +107,17 @@ export class IphlpapiSource implements Source {
     const poller = new Poller(async () => {
       const snap = await this.read((k) => seen.has(k));
       if (poller.closed) return;
+      this.tally.addAll(snap.warnings);
       for (const e of snap.connections) emit(e);
       seen = new Set(snap.keys);
-    }, this.intervalMs);
+    }, this.intervalMs, { name: this.name, ...(this.hooks.log ? { log: this.hooks.log } : {}) });
     this.poller = poller;
     await poller.start();
+  }
+
+  /** Failed polls and the warnings the polls carried (access denied, vanished processes, unreadable tables). */
+  health(): SourceHealth {
+    return pollingHealth(this.poller, this.tally.list());
   }
 
   async close(): Promise<void> {

@@ -2,10 +2,10 @@
  * The netstat adapter: `netstat -ano` as the last resort when iphlpapi cannot load. Process facts
  * come from the Win32 API when koffi loads; otherwise only the pid is known (a warning says so).
  */
-import { Poller } from '../../../src/core/poller';
-import type { Source } from '../../../src/core/source';
+import { Poller, pollingHealth } from '../../../src/core/poller';
+import type { Source, SourceHealth, SourceHooks } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
-import { WarningCollector } from '../../../src/core/warnings';
+import { WarningCollector, WarningTally } from '../../../src/core/warnings';
 import type { ToolhelpEntry } from '../process/parse';
 import { processInfo, type Win32Process, win32Process } from '../process/read';
 import { parseNetstat } from './parse';
@@ -31,8 +31,10 @@ export const realNetstatDeps: NetstatDeps = {
 export class NetstatSource implements Source {
   readonly name = 'netstat';
   private poller: Poller | null = null;
+  /** Warnings of the polls since start(), by code. */
+  private readonly tally = new WarningTally();
 
-  constructor(private readonly opts: NetstatOptions, private readonly deps: NetstatDeps = realNetstatDeps, private readonly intervalMs = 1000) {}
+  constructor(private readonly opts: NetstatOptions, private readonly deps: NetstatDeps = realNetstatDeps, private readonly intervalMs = 1000, private readonly hooks: SourceHooks = {}) {}
 
   async snapshot(): Promise<Snapshot> {
     const warn = new WarningCollector();
@@ -72,6 +74,7 @@ export class NetstatSource implements Source {
     const poller = new Poller(async () => {
       const snap = await this.snapshot();
       if (poller.closed) return;
+      this.tally.addAll(snap.warnings);
       const now = new Set<string>();
       for (const e of snap.connections) {
         const k = `${e.source.ip}|${e.source.port}|${e.destination.ip}|${e.destination.port}`;
@@ -79,9 +82,14 @@ export class NetstatSource implements Source {
         if (!seen.has(k)) emit(e);
       }
       seen = now;
-    }, this.intervalMs);
+    }, this.intervalMs, { name: this.name, ...(this.hooks.log ? { log: this.hooks.log } : {}) });
     this.poller = poller;
     await poller.start();
+  }
+
+  /** Failed polls and the warnings the polls carried (access denied, vanished processes, unreadable tables). */
+  health(): SourceHealth {
+    return pollingHealth(this.poller, this.tally.list());
   }
 
   async close(): Promise<void> {

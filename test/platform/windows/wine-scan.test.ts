@@ -34,9 +34,9 @@ async function startClient(w: WineEnv, dir: string, name: string, targets: strin
 }
 
 /** `npm run wine -- scan --json --output F` (the script's command, without npm's banner). */
-function wineScan(w: WineEnv, out: string): Promise<{ code: number; stderr: string }> {
+function wineScan(w: WineEnv, out: string, extra: string[] = []): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'wine-cli.ts'), 'cli', 'scan', '--json', '--output', out], {
+    execFile(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'wine-cli.ts'), 'cli', 'scan', '--json', '--output', out, ...extra], {
       cwd: ROOT, env: { ...process.env, BROKERWATCH_WINE_PREFIX: path.basename(w.prefix) }, timeout: 180_000,
     }, (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 2) : 0, stderr }));
   });
@@ -93,4 +93,16 @@ test('scan under Wine: XMPP from node.exe and AMQP from a PYTHON.EXE in C:\\user
   assert.ok(a.reasons.some((r) => /PYTHON\.EXE.*unusualProcessList\.windows/i.test(r)), `reasons ${JSON.stringify(a.reasons)}`);
   const severities = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
   assert.ok(severities.indexOf(a.severity) >= severities.indexOf('MEDIUM'), `AN0002 raises the severity: ${a.severity}`);
+
+  // The last resort, on Wine's real netstat.exe: it prints no PID column, so the connection is
+  // reported without an owner, and a warning says why.
+  const nsOut = path.join(lab.tmpDir, 'scan-netstat.json');
+  const ns = await wineScan(w, nsOut, ['--adapter', 'netstat']);
+  assert.equal(ns.code, 1, `exit 1 (findings); stderr: ${ns.stderr}`);
+  const nsReport = JSON.parse(fs.readFileSync(nsOut, 'utf8')) as ScanReport;
+  assert.equal(nsReport.adapter, 'netstat');
+  assert.ok(nsReport.warnings.some((x) => x.code === 'netstat-no-pid'), `warnings ${JSON.stringify(nsReport.warnings)}`);
+  const seen = nsReport.connections.find((c) => c.destination.ip === lab.external.ipv4 && c.destination.port === 5222 && c.source.port === xmpp.info.connections[0]?.localPort);
+  assert.ok(seen, `the XMPP connection in netstat's table: ${JSON.stringify(nsReport.connections.map((c) => [c.source, c.destination]))}`);
+  assert.equal(seen.process, undefined);
 });
