@@ -17,6 +17,12 @@ export interface EtwOptions {
   /** Down (up=false) when ProcessTrace ends while the source should run. */
   onStatus?(up: boolean, why?: string): void;
   log?(line: string): void;
+  /**
+   * A session that delivers nothing at all for this long is treated as down (the polling adapter
+   * stands in) until an event arrives. Kernel-Network reports every TCP send and receive, so
+   * silence on a real host means a broken session, not a quiet one. Default 30 s.
+   */
+  silenceMs?: number;
 }
 
 export interface EtwDeps {
@@ -36,6 +42,8 @@ export class EtwSource implements Source {
   private session: EtwSession | null = null;
   private closing = false;
   private lastError: string | null = null;
+  private silence: NodeJS.Timeout | null = null;
+  private silent = false;
   private entries: { at: number; map: Map<number, ToolhelpEntry> } | null = null;
 
   constructor(private readonly opts: EtwOptions, private readonly deps: EtwDeps = realEtwDeps) {}
@@ -47,9 +55,25 @@ export class EtwSource implements Source {
   }
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
+    const silenceMs = this.opts.silenceMs ?? 30_000;
+    const armSilence = () => {
+      if (this.silence) clearTimeout(this.silence);
+      this.silence = setTimeout(() => {
+        if (this.closing) return;
+        this.silent = true;
+        this.lastError = `no events from Microsoft-Windows-Kernel-Network for ${silenceMs / 1000} s`;
+        this.opts.onStatus?.(false, this.lastError);
+      }, silenceMs);
+      this.silence.unref();
+    };
     const handlers: EtwHandlers = {
       onEvent: (header, payload) => {
         if (header.providerId !== KERNEL_NETWORK_PROVIDER) return;
+        if (this.silent) {
+          this.silent = false;
+          this.opts.onStatus?.(true);
+        }
+        armSilence();
         let c;
         try {
           c = parseConnectAttempt(header.id, payload);
@@ -81,6 +105,7 @@ export class EtwSource implements Source {
       throw new AdapterUnavailableError('etw', (err as Error).message);
     }
     this.opts.onStatus?.(true);
+    armSilence();
   }
 
   /** Undecodable events and partial process records, by code; the session itself loses nothing we can count yet. */
@@ -90,6 +115,7 @@ export class EtwSource implements Source {
 
   async close(): Promise<void> {
     this.closing = true;
+    if (this.silence) clearTimeout(this.silence);
     this.session?.stop();
     this.session = null;
   }

@@ -81,3 +81,20 @@ test('EtwSource: a session that cannot deliver (OpenTraceW fails) is AdapterUnav
   assert.deepEqual(statuses, [[true, undefined], [false, 'ProcessTrace returned error 120']]);
   await source.close();
 });
+
+test('EtwSource: a session that stays silent is reported down (polling stands in) and up again at the next event', async () => {
+  let handlers: Parameters<NonNullable<ConstructorParameters<typeof EtwSource>[1]>['start']>[0] | null = null;
+  const statuses: [boolean, string | undefined][] = [];
+  let changed: () => void = () => undefined;
+  const source = new EtwSource(
+    { isCandidate: () => false, silenceMs: 50, onStatus: (up, why) => { statuses.push([up, why]); changed(); } },
+    { start: (h) => { handlers = h; return { stop: () => undefined }; }, processes: () => { throw new Error('unused'); }, now: () => new Date() },
+  );
+  await source.start(() => undefined);
+  await new Promise<void>((resolve) => { changed = resolve; });
+  assert.deepEqual(statuses, [[true, undefined], [false, 'no events from Microsoft-Windows-Kernel-Network for 0.05 s']]);
+  handlers!.onEvent(parseEventHeader(read('record-event12.bin')), read('connect-v4.bin'));
+  assert.deepEqual(statuses.at(-1), [true, undefined]);
+  assert.equal(source.health().lastError, 'no events from Microsoft-Windows-Kernel-Network for 0.05 s');
+  await source.close();
+});
