@@ -28,7 +28,7 @@ async function waitFor<T>(what: string, probe: () => T | undefined, ms: number, 
 
 const readLines = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
 
-test('daemon under Wine: one line says ETW is unavailable and polling takes over; a new connection from a Windows process is reported; status and stop over the pipe', async (t) => {
+test('daemon under Wine: one line says ETW is unavailable and polling takes over; a new connection from a Windows process is reported; status, reload and stop over the pipe', async (t) => {
   const lab = labs.get(t);
   const w = wines.get(t);
   if (!lab || !w) return;
@@ -66,6 +66,11 @@ test('daemon under Wine: one line says ETW is unavailable and polling takes over
   assert.match(s.capture.fallbacks.join(' '), /^etw: (?:etw adapter unavailable: )?OpenTraceW/);
   assert.ok(s.counters.findings >= 1);
   assert.equal(s.controlSocket, pipe);
+
+  const reload = await runWineNode(w, [CLI, 'reload', '--socket', pipe]);
+  assert.equal(reload.code, 0, reload.stderr);
+  assert.match(reload.stdout, /^reloaded: configuration reloaded from /);
+  await waitFor('the reload in the log', () => (/info configuration reloaded from /.test(log()) ? true : undefined), 10_000, log);
 
   const stop = await runWineNode(w, [CLI, 'stop', '--socket', pipe]);
   assert.equal(stop.code, 0, stop.stderr);
