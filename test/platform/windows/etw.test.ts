@@ -91,7 +91,10 @@ test('EtwSource: a session that stays silent is reported down (polling stands in
     { start: (h) => { handlers = h; return { stop: () => undefined }; }, processes: () => { throw new Error('unused'); }, now: () => new Date() },
   );
   await source.start(() => undefined);
+  // The source's silence timer is unref'd (it must not keep the agent alive): hold the loop here.
+  const hold = setTimeout(() => undefined, 10_000);
   await new Promise<void>((resolve) => { changed = resolve; });
+  clearTimeout(hold);
   assert.deepEqual(statuses, [[true, undefined], [false, 'no events from Microsoft-Windows-Kernel-Network for 0.05 s']]);
   handlers!.onEvent(parseEventHeader(read('record-event12.bin')), read('connect-v4.bin'));
   assert.deepEqual(statuses.at(-1), [true, undefined]);
