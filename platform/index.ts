@@ -14,6 +14,9 @@ import { EtwSource } from './windows/etw/source';
 import { IphlpapiSource } from './windows/iphlpapi/source';
 import { NetstatSource } from './windows/netstat/source';
 
+/** The identity of one socket across sources (namespace, transport, 4-tuple): what a stand-in poller must not report again. */
+export { socketKey } from './linux/procfs/source';
+
 export interface AdapterContext {
   config: Config;
   /** The analyzer's pre-filter: which remote endpoints are worth attributing to a process. */
@@ -25,8 +28,10 @@ export interface AdapterContext {
   platform?: NodeJS.Platform;
   /** Streaming sources report here when they go down (up=false) and come back (the daemon polls meanwhile). */
   onStatus?(up: boolean, why?: string): void;
-  /** Where polling sources log a failure episode (one line when polls start failing, one when they work again). */
+  /** Where sources log an episode: polls failing (and working again), eBPF events lost or load shed. */
   log?: Pick<Logger, 'warn' | 'info'>;
+  /** Connections a streaming source already reported (procfs connectionKey): a stand-in poller treats them as seen. */
+  reported?(key: string): boolean;
 }
 
 interface AdapterSpec {
@@ -47,7 +52,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
         throw new AdapterUnavailableError('procfs', `no procfs at ${root} (set procRoot in the config)`);
       }
       return new ProcfsSource(
-        { procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort },
+        { procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort, ...(ctx.reported ? { reported: ctx.reported } : {}) },
         undefined,
         ctx.config.pollInterval,
         ctx.log ? { log: ctx.log } : {},
@@ -63,6 +68,10 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
         ports: tracedPorts(ctx.config, ctx.isPubSubPort),
         ...(ctx.config.bpftracePath ? { bpftrace: ctx.config.bpftracePath } : {}),
         procRoot: ctx.config.procRoot,
+        perfRbPages: ctx.config.ebpfPerfBufferPages,
+        // Loopback is counted in the kernel unless the analyzer judges it (includeLoopback).
+        dropLoopback: !ctx.config.includeLoopback,
+        ...(ctx.log ? { log: ctx.log } : {}),
         isCandidate: ctx.isCandidate,
         isPubSubPort: ctx.isPubSubPort,
         onStatus: (s) => {

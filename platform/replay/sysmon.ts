@@ -68,6 +68,9 @@ export function sysmonFromXml(xml: string): SysmonRecord | string {
 
 function recordOs(r: SysmonRecord, image: string): EventOs | undefined {
   if (/linux/i.test(r.provider)) return 'linux';
+  // A POSIX image path is no Windows process, whatever the provider says: brokerwatch's own sysmon
+  // output names the Windows provider (the WINDOWS_SYSMON path expects it) on every OS.
+  if (image.startsWith('/')) return 'linux';
   if (/microsoft-windows/i.test(r.provider)) return 'windows';
   return osFromPath(image);
 }

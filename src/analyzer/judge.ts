@@ -25,6 +25,10 @@ export function describeProcess(p: ProcessInfo | undefined): string {
   return `${baseName(what)} (pid ${p.pid}${p.exe ? `, ${p.exe}` : ''})`;
 }
 
+function holderList(holders: readonly ProcessInfo[]): string {
+  return holders.map(describeProcess).join(', ');
+}
+
 /** Stable id for a finding on one connection: the same socket seen twice gets the same id. */
 export function findingId(parts: readonly (string | number | undefined)[]): string {
   return crypto.createHash('sha256').update(parts.map((p) => String(p ?? '')).join('\u0000')).digest('hex').slice(0, 16);
@@ -60,7 +64,6 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
   if (!info) return null;
   const { protocol, tls } = info;
   const dest = endpointText(conn.destination.ip, conn.destination.port);
-  const who = describeProcess(conn.process);
   const destinationClass = rules.networks.classify(conn.destination.ip);
   const verdict = (outcome: Verdict['outcome'], reasons: string[]): Verdict => ({ protocol, tls, destinationClass, outcome, reasons });
 
@@ -72,9 +75,15 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
   if (!bad) {
     const allowed = rules.allow.match(conn.destination.ip, conn.destination.port, protocol);
     if (allowed) return { verdict: verdict('allowed', [`broker ${dest} is on brokerAllowList (${allowed.entry}${allowed.comment ? `: ${allowed.comment}` : ''})`]), finding: null };
-    const app = rules.apps.approve(conn.process, protocol, conn.destination.ip, conn.destination.port);
-    if (app) return { verdict: verdict('allowed', [`${who} is an approved app (appContextFilter ${app})`]), finding: null };
+    const app = rules.apps.approveSocket(conn, protocol, conn.destination.ip, conn.destination.port);
+    if (app.label !== null) {
+      const all = (conn.holders?.length ?? 0) > 1 ? `every process holding the socket (${holderList(conn.holders as ProcessInfo[])}) is an approved app` : `${describeProcess(conn.process)} is an approved app`;
+      return { verdict: verdict('allowed', [`${all} (appContextFilter ${app.label})`]), finding: null };
+    }
+    // A shared socket: the finding names the holder that is not approved.
+    if (app.blamed && app.blamed !== conn.process) conn = { ...conn, process: app.blamed };
   }
+  const who = describeProcess(conn.process);
 
   const ruleIds: string[] = [];
   const reasons: string[] = [];
@@ -87,6 +96,11 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
   } else {
     ruleIds.push(RULE.external);
     reasons.push(`outbound ${protocol}${tls ? ' over TLS' : ''} connection from ${who} to external broker ${dest}, which is not on brokerAllowList, and the app is not approved (appContextFilter)`);
+  }
+  if ((conn.holders?.length ?? 0) > 1) {
+    const holders = conn.holders as ProcessInfo[];
+    details.holders = holders.map((h) => ({ pid: h.pid, ...(h.exe !== undefined ? { exe: h.exe } : {}), ...(h.name !== undefined ? { name: h.name } : {}) }));
+    reasons.push(`the socket is held by ${holders.length} processes: ${holderList(holders)}; a shared socket is approved only if every holder is`);
   }
 
   const brokerSw = rules.brokerSoftware.match(conn.process?.exe);
@@ -123,7 +137,7 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
 }
 
 /* The YARA-L rule's event filter, verbatim. */
-const YARAL_PORTS: ReadonlyMap<number, string> = new Map([
+export const YARAL_PORTS: ReadonlyMap<number, string> = new Map([
   [1883, 'MQTT'], [8883, 'MQTT'], [5222, 'XMPP'], [5223, 'XMPP'], [5269, 'XMPP'], [5672, 'AMQP'], [5671, 'AMQP'], [61613, 'STOMP'], [61614, 'STOMP'],
 ]);
 const YARAL_PRIVATE_RE = /^(10\.|172\.(1[6-9]|2[0-9]|3[01])\.|192\.168\.|127\.)/;

@@ -126,8 +126,8 @@ export function judgeUriPath(conn: ConnectionEvent, rules: Rules, who: string): 
   if (!bad) {
     const allowed = rules.allow.match(conn.destination.ip, port, protocol);
     if (allowed) return { ...base, outcome: 'allowed', reasons: [`broker ${dest} is on brokerAllowList (${allowed.entry}${allowed.comment ? `: ${allowed.comment}` : ''})`] };
-    const app = rules.apps.approve(conn.process, protocol, conn.destination.ip, port);
-    if (app) return { ...base, outcome: 'allowed', reasons: [`${who} is an approved app (appContextFilter ${app})`] };
+    const app = rules.apps.approveSocket(conn, protocol, conn.destination.ip, port);
+    if (app.label !== null) return { ...base, outcome: 'allowed', reasons: [`${who} is an approved app (appContextFilter ${app.label})`] };
   }
 
   const ids = bad ? [RULE_REPUTATION, RULE_URI_PATH] : [RULE_URI_PATH];

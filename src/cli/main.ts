@@ -2,11 +2,13 @@ import { ConfigError } from '../config/errors';
 import { AdapterUnavailableError } from '../core/source';
 import { UsageError } from './args';
 import { type CliIO, EXIT, processIO, version } from './common';
+import { EXPORT_RULE_HELP, exportRuleCommand } from './export-rule';
 import { INSTALL_HELP, installCommand } from './install';
 import { RELOAD_HELP, reloadCommand } from './reload';
 import { REPLAY_HELP, replayCommand } from './replay';
 import { RUN_HELP, runCommand } from './run';
 import { SCAN_HELP, scanCommand } from './scan';
+import { SELFTEST_HELP, selftestCommand } from './selftest';
 import { STATUS_HELP, statusCommand } from './status';
 import { STOP_HELP, stopCommand } from './stop';
 import { UNINSTALL_HELP, uninstallCommand } from './uninstall';
@@ -24,6 +26,9 @@ Commands:
   replay            run recorded events (Sysmon Event ID 3, UDM, brokerwatch JSON) through the
                     same analysis, with their own timestamps (exit 0 none, 1 findings, 2 error)
   validate-config   check a configuration file (exit 0 valid, 2 invalid)
+  export-rule       write the Google SecOps YARA-L or the Sigma rule for this configuration
+  selftest          prove the sensor on this host: the three T1071.005 tests on loopback, through
+                    the daemon's capture (exit 0 all detected, 1 one missed, 2 error)
   status            ask the running agent how it is doing (pid, uptime, capture, counters)
   reload            make the running agent re-read its config (a bad one is refused)
   stop              stop the running agent cleanly (flushes its sinks)
@@ -45,6 +50,8 @@ const COMMANDS: Record<string, { help: string; run(argv: string[], io: CliIO): P
   run: { help: RUN_HELP, run: runCommand },
   replay: { help: REPLAY_HELP, run: replayCommand },
   'validate-config': { help: VALIDATE_HELP, run: validateConfigCommand },
+  'export-rule': { help: EXPORT_RULE_HELP, run: exportRuleCommand },
+  selftest: { help: SELFTEST_HELP, run: selftestCommand },
   status: { help: STATUS_HELP, run: statusCommand },
   reload: { help: RELOAD_HELP, run: reloadCommand },
   stop: { help: STOP_HELP, run: stopCommand },

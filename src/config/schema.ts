@@ -76,6 +76,21 @@ const appContextEntry = z.strictObject({
   comment: z.string().optional(),
 });
 
+/**
+ * A BrokerReputationList feed: a local file (absolute path) or an HTTPS URL of known-bad brokers,
+ * loaded at start and again every `refresh` (see src/engine/reputation-feeds.ts).
+ */
+const reputationFeed = z.strictObject({
+  source: z.string().min(1).refine((s) => s.startsWith('https://') || s.startsWith('/') || /^[A-Za-z]:\\/.test(s), {
+    error: (iss) => `a feed is an absolute file path or an https:// URL (threat intelligence must not travel unauthenticated): ${JSON.stringify(iss.input)}`,
+  }).refine((s) => !s.startsWith('https://') || URL.canParse(s), { error: (iss) => `not a valid URL: ${JSON.stringify(iss.input)}` }),
+  format: z.enum(['auto', 'lines', 'csv', 'stix']).default('auto'),
+  refresh: duration.prefault('1h'),
+  /** PEM CA bundle for an HTTPS feed signed by a private CA; null: Node's bundled Mozilla roots. */
+  caFile: z.string().min(1).nullable().default(null),
+  comment: z.string().optional(),
+});
+
 const osLists = z.strictObject({
   linux: z.array(regex),
   windows: z.array(regex),
@@ -93,6 +108,7 @@ export const configSchema = z.strictObject({
   brokerAllowList: z.array(brokerEntry),
   brokerAllowListRefresh: duration,
   brokerReputationList: z.array(brokerEntry),
+  brokerReputationFeeds: z.array(reputationFeed),
   brokerSoftware: z.array(regex),
   unusualProcessList: osLists,
   appContextFilter: z.array(appContextEntry),
@@ -111,6 +127,7 @@ export const configSchema = z.strictObject({
   /** Deprecated alias of `adapter` (resolved and removed by loadConfig; see resolveCaptureAlias). */
   capture: z.enum(['auto', 'ebpf', 'procfs']).optional(),
   bpftracePath: z.string().min(1).nullable(),
+  ebpfPerfBufferPages: z.number().int().min(1).max(4096).refine((n) => (n & (n - 1)) === 0, { error: 'must be a power of two (bpftrace rounds nothing: the kernel needs a power of two)' }),
   pollInterval: duration,
   beaconing: z.strictObject({
     enabled: z.boolean(),
@@ -136,3 +153,4 @@ export type Config = Omit<z.output<typeof configSchema>, 'capture'>;
 export type BrokerEntry = z.output<typeof brokerEntry>;
 export type AppContextEntry = z.output<typeof appContextEntry>;
 export type OsName = keyof Config['unusualProcessList'];
+export type ReputationFeedSpec = z.output<typeof reputationFeed>;

@@ -21,6 +21,18 @@ export interface StatusDaemon {
   captureHealth?(): SourceHealth;
   /** The outcome of the last reload. */
   readonly lastReload?: { at: string; ok: boolean; message: string } | null;
+  /** brokerReputationFeeds, when any are configured. */
+  readonly reputationFeeds?: readonly FeedState[];
+}
+
+/** One reputation feed's state (src/engine/reputation-feeds.ts FeedStatus). */
+export interface FeedState {
+  source: string;
+  entries: number;
+  loadedAt: string | null;
+  badLines: number;
+  lastError: string | null;
+  failures: number;
 }
 
 export interface StatusInfo {
@@ -55,6 +67,7 @@ export interface DaemonStatus {
     findings: number; correlations: number; beacons: number;
   };
   lastError: string | null;
+  reputationFeeds: FeedState[];
   /** The last reload: when, whether it was applied, and the reply it got (null before the first). */
   lastReload: { at: string; ok: boolean; message: string } | null;
   configFiles: string[];
@@ -85,6 +98,7 @@ export function collectStatus(daemon: StatusDaemon, info: StatusInfo, now: numbe
       findings: c.findings, correlations: c.correlations, beacons: c.beacons,
     },
     lastError: daemon.lastError,
+    reputationFeeds: (daemon.reputationFeeds ?? []).map(({ source, entries, loadedAt, badLines, lastError, failures }) => ({ source, entries, loadedAt, badLines, lastError, failures })),
     lastReload: daemon.lastReload ? { ...daemon.lastReload } : null,
     configFiles: [...info.configFiles],
     controlSocket: info.controlSocket,
@@ -140,6 +154,8 @@ export function formatStatus(result: unknown): string {
     `findings:    ${num(c.findings)} (${num(c.correlations)} correlations, ${num(c.beacons)} beacons)`,
     `last error:  ${s.lastError === null ? 'none' : text(s.lastError)}`,
     `last reload: ${formatReload(s.lastReload)}`,
+    ...(Array.isArray(s.reputationFeeds) ? s.reputationFeeds.slice(0, 20).map(obj).map((f) =>
+      `feed:        ${text(f.source)}: ${num(f.entries)} entries${f.loadedAt ? ` (loaded ${text(f.loadedAt, 40)})` : ' (never loaded)'}, ${num(f.badLines)} bad lines${typeof f.lastError === 'string' ? `; last attempt failed (${num(f.failures)}x): ${text(f.lastError)}` : ''}`) : []),
     `config:      ${texts(s.configFiles).join(' + ') || '?'}`,
     `socket:      ${text(s.controlSocket)}`,
   ];

@@ -19,6 +19,8 @@ export interface MemorySourceOptions {
   /** start() fails with this one-line reason (AdapterUnavailableError), as an adapter that cannot run. */
   unavailable?: string;
   log?: Pick<Logger, 'warn' | 'info'>;
+  /** Where life-cycle steps are also recorded as "<name> <step>" (shared by several sources: their order). */
+  history?: string[];
 }
 
 /**
@@ -33,6 +35,10 @@ export class MemorySource implements Source {
   private lost = 0;
   /** Life-cycle steps in order ("start", "started", "close", "closed"), for tests of ordering. */
   readonly history: string[] = [];
+  private step(what: string): void {
+    this.history.push(what);
+    this.opts.history?.push(`${this.name} ${what}`);
+  }
   private waiters: { polls: number; resolve: () => void }[] = [];
   private polls = 0;
 
@@ -50,7 +56,7 @@ export class MemorySource implements Source {
   }
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
-    this.history.push('start');
+    this.step('start');
     if (this.opts.unavailable !== undefined) throw new AdapterUnavailableError(this.name, this.opts.unavailable);
     this.poller = new Poller(async () => {
       try {
@@ -68,7 +74,7 @@ export class MemorySource implements Source {
       }
     }, this.opts.intervalMs ?? 5, { name: this.name, ...(this.opts.log ? { log: this.opts.log } : {}) });
     await this.poller.start();
-    this.history.push('started');
+    this.step('started');
   }
 
   health(): SourceHealth {
@@ -76,8 +82,8 @@ export class MemorySource implements Source {
   }
 
   async close(): Promise<void> {
-    this.history.push('close');
+    this.step('close');
     await this.poller?.close();
-    this.history.push('closed');
+    this.step('closed');
   }
 }

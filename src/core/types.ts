@@ -22,9 +22,13 @@ export interface ProcessInfo {
   /** Resolved executable path; " (deleted)" is stripped and reported in exeDeleted. */
   exe?: string;
   exeDeleted?: boolean;
+  /** exe was rebuilt from kernel path names but no file with that device and inode was found there: never approved. */
+  exeUnverified?: boolean;
   /** Arguments joined with single spaces; argv keeps them apart. */
   cmdline?: string;
   argv?: string[];
+  /** argv (and cmdline) were cut: only their beginning is known. */
+  argvTruncated?: boolean;
   uid?: number;
   user?: string;
   /** ISO 8601 start time of the process. */
@@ -56,6 +60,11 @@ export interface ConnectionEvent {
   netns?: string;
   /** Owning process; absent when no process holds the socket (TIME_WAIT) or it could not be read. */
   process?: ProcessInfo;
+  /**
+   * Every process holding the socket, when more than one does (an fd inherited across fork, or
+   * passed): `process` is one of them. The socket is approved only if every holder is.
+   */
+  holders?: ProcessInfo[];
   /** Host that recorded the event (Sysmon Computer, UDM principal.hostname); absent = this host (live adapters). */
   host?: string;
   /** OS of the recording host; absent = this host's OS. A Windows Sysmon record is judged as Windows wherever replay runs. */

@@ -10,6 +10,7 @@ import { version } from '../config/embedded';
 import { hostFacts } from '../core/host';
 import type { Logger } from '../core/logger';
 import { createOcsfFormatter } from '../format/ocsf';
+import { createSysmonFormatter } from '../format/sysmon';
 import { createUdmFormatter } from '../format/udm';
 import { createOutputs, type Output } from '../sinks';
 import { type ServiceLife, startServiceLife } from '../service/lifecycle';
@@ -37,7 +38,7 @@ export async function startDaemon(config: Config, log: Logger, given?: Output[])
   const daemon = new Daemon({
     host,
     log,
-    formatters: { udm: createUdmFormatter(host, { version: version() }), ocsf: createOcsfFormatter(host, { version: version() }) },
+    formatters: { udm: createUdmFormatter(host, { version: version() }), ocsf: createOcsfFormatter(host, { version: version() }), sysmon: createSysmonFormatter(host) },
     outputs,
     createSource: async (cfg, rules) => new Capture(cfg, rules, log),
   });

@@ -1,10 +1,13 @@
-import { type AdapterContext, type CapturePlan, createSource, planCapture } from '../../platform';
+import { type AdapterContext, type CapturePlan, createSource, planCapture, socketKey } from '../../platform';
 import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { Logger } from '../core/logger';
 import { AdapterUnavailableError, addHealth, emptyHealth, type Source, type SourceHealth } from '../core/source';
 import type { ConnectionEvent } from '../core/types';
+
+/** Connections the streaming source reported that a stand-in poller must not report again (bounded, oldest dropped first). */
+const MAX_REPORTED_KEYS = 100_000;
 
 export interface CaptureStatus {
   /** The source delivering events now. */
@@ -45,6 +48,8 @@ export class Capture implements Source {
   private plan: CapturePlan | null = null;
   /** A stand-in poller being closed because the stream is back: close() waits for it. */
   private retiring: Promise<void> = Promise.resolve();
+  /** Keys of the connections the streaming source reported, so a stand-in poller starts from them. */
+  private readonly reported = new Set<string>();
 
   constructor(private readonly config: Config, private readonly rules: Rules, private readonly log: Logger, private readonly deps: CaptureDeps = {}) {}
 
@@ -54,6 +59,7 @@ export class Capture implements Source {
 
   private context(onStatus?: AdapterContext['onStatus']): AdapterContext {
     return {
+      reported: (key) => this.reported.has(key),
       config: this.config,
       isCandidate: (ip, port) => isCandidate(ip, port, this.rules),
       isPubSubPort: (port) => isPubSubPort(port, this.rules),
@@ -76,28 +82,38 @@ export class Capture implements Source {
     let streamFailure: string | null = null;
     if (plan.stream) {
       const stream = plan.stream;
+      let source: Source | null = null;
       try {
-        const source = this.build(stream, (up, reason) => this.streamStatus(stream, up, reason));
-        await source.start(emit);
+        source = this.build(stream, (up, reason) => this.streamStatus(stream, up, reason));
+        await source.start((e) => {
+          this.reported.add(socketKey(e));
+          if (this.reported.size > MAX_REPORTED_KEYS) this.reported.delete(this.reported.values().next().value as string);
+          emit(e);
+        });
         this.sources.push(source);
         this.status.active = source.name;
         this.log.info(`capturing with ${title(stream)}${stream === 'ebpf' ? ' (bpftrace on sock:inet_sock_set_state)' : ''}; fallback: ${plan.poll} polling ${every} if it stops`);
         return;
       } catch (err) {
         streamFailure = reasonOf(err);
-        this.status.fallbacks.push(`${stream}: ${streamFailure}`);
-        this.log.warn(`${title(stream)} capture unavailable (${streamFailure}); falling back to ${plan.poll} polling ${every} - connections shorter than that may be missed`);
+        await source?.close().catch(() => undefined);
       }
     }
     try {
-      await this.startPoller();
+      await this.startPoller(streamFailure === null);
     } catch (err) {
       if (streamFailure === null) throw err instanceof AdapterUnavailableError ? err : new AdapterUnavailableError(plan.poll, why(err));
       throw new AdapterUnavailableError(plan.stream as string, `${streamFailure}; and its fallback, ${plan.poll}: ${reasonOf(err)}`);
     }
+    if (plan.stream && streamFailure !== null) {
+      // Said once the fallback runs: a fallback that cannot start either is one error line, not a warning and then a failure.
+      this.status.fallbacks.unshift(`${plan.stream}: ${streamFailure}`);
+      this.log.warn(`${title(plan.stream)} capture unavailable (${streamFailure}); falling back to ${plan.poll} polling ${every} - connections shorter than that may be missed`);
+    }
   }
 
-  private async startPoller(): Promise<void> {
+  /** Starts the polling adapter (at start, or while the stream is down); `announce`: log which runs. */
+  private async startPoller(announce = false): Promise<void> {
     if (this.poller || !this.emit || !this.plan) return;
     const poller = this.build(this.plan.poll);
     this.poller = poller;
@@ -109,10 +125,8 @@ export class Capture implements Source {
       throw err;
     }
     this.sources.push(poller);
-    if (this.status.active === 'none') {
-      this.status.active = poller.name;
-      if (!this.status.fallbacks.length) this.log.info(`capturing with ${poller.name} polling every ${this.config.pollInterval / 1000}s`);
-    }
+    if (this.status.active === 'none') this.status.active = poller.name;
+    if (announce) this.log.info(`capturing with ${poller.name} polling every ${this.config.pollInterval / 1000}s`);
   }
 
   /** Called by the streaming source when it dies (up=false) or is back (up=true). */

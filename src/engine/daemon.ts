@@ -9,12 +9,14 @@ import type { ConnectionEvent, Finding, HostFacts, JudgedConnection } from '../c
 import type { Output, RecordFormat } from '../sinks';
 import { HealthLedger } from './health';
 import type { Logger } from '../core/logger';
+import type { fetchFeed } from './feed-fetch';
+import { type FeedStatus, ReputationFeeds } from './reputation-feeds';
 
-/** Turns analyzer output into sink records (UDM, OCSF, ...). */
+/** Turns analyzer output into sink records (UDM, OCSF, ...). null: the format has no record for it (Sysmon correlations). */
 export interface RecordFormatter {
   connection(c: JudgedConnection): OutRecord;
   finding(f: Finding): OutRecord;
-  correlation(c: Correlation): OutRecord;
+  correlation(c: Correlation): OutRecord | null;
 }
 
 export interface DaemonCounters {
@@ -44,6 +46,8 @@ export interface DaemonDeps {
   createSource(config: Config, rules: Rules): Promise<Source>;
   outputs: Output[];
   resolver?: Resolver;
+  /** Reads a reputation feed (default: the file or HTTPS GET of feed-fetch.ts). */
+  fetchFeed?: typeof fetchFeed;
   now?: () => number;
   /** How often the capture's health (failed polls, lost events, warnings) is read and logged; default 5 s. */
   healthIntervalMs?: number;
@@ -107,6 +111,9 @@ export class Daemon {
   lastError: string | null = null;
   /** The outcome of the last reload (null before the first). */
   lastReload: ReloadRecord | null = null;
+  /** brokerReputationFeeds in force, and the settings they were made from. */
+  private feeds: ReputationFeeds | null = null;
+  private feedsKey = '[]';
 
   constructor(private readonly deps: DaemonDeps) {
     this.startedAt = this.now();
@@ -135,14 +142,58 @@ export class Daemon {
     return this.health.total(this.source);
   }
 
-  /** Compiles the rules of a config and resolves its broker names; commits nothing. */
+  /** brokerReputationFeeds state, for `status`. */
+  get reputationFeeds(): FeedStatus[] {
+    return this.feeds?.status() ?? [];
+  }
+
+  /**
+   * The feeds for a config: the running ones when their settings did not change, else new ones,
+   * loaded now (at start: before the first event is judged) but not started until commit().
+   */
+  private async prepareFeeds(config: Config): Promise<ReputationFeeds | null> {
+    if (JSON.stringify(config.brokerReputationFeeds) === this.feedsKey) return this.feeds;
+    if (config.brokerReputationFeeds.length === 0) return null;
+    const feeds = new ReputationFeeds(config.brokerReputationFeeds, { log: this.deps.log, ...(this.deps.fetchFeed ? { fetch: this.deps.fetchFeed } : {}), now: () => this.now() });
+    await feeds.loadAll();
+    return feeds;
+  }
+
+  /** Compiles the rules of a config, fills in the feeds and resolves its broker names; commits nothing. */
   private async prepare(config: Config): Promise<Rules> {
     const rules = compileRules(config, { platform: this.deps.host.platform });
+    const feeds = await this.prepareFeeds(config);
+    feeds?.fill(rules.reputation);
+    this.pendingFeeds = { key: JSON.stringify(config.brokerReputationFeeds), feeds };
     for (const w of await resolveBrokerNames(rules, this.deps.resolver ?? systemResolver)) this.deps.log.warn(w);
     return rules;
   }
 
+  private pendingFeeds: { key: string; feeds: ReputationFeeds | null } | null = null;
+
+  /** Puts the prepared feeds in force: they update the committed rules' list from now on. */
+  private commitFeeds(rules: Rules): void {
+    const pending = this.pendingFeeds;
+    this.pendingFeeds = null;
+    if (!pending) return;
+    if (pending.feeds !== this.feeds) {
+      this.feeds?.stop();
+      pending.feeds?.start();
+    }
+    this.feeds = pending.feeds;
+    this.feedsKey = pending.key;
+    if (!this.feeds) return;
+    this.feeds.attach(rules.reputation);
+    this.feeds.onChange = () => {
+      // New host names in a feed are resolved at once, not at the next name refresh.
+      this.rules.reputation.resolve(this.deps.resolver ?? systemResolver)
+        .then((fails) => fails.forEach((f) => this.deps.log.warn(`cannot resolve broker host name ${f}; it matches nothing until it resolves`)))
+        .catch((err: Error) => this.deps.log.warn(`broker name refresh failed: ${err.message}`));
+    };
+  }
+
   private commit(config: Config, rules: Rules): void {
+    this.commitFeeds(rules);
     const previous = this.pipeline;
     const sameWindows = previous && this.config.timeWindow === config.timeWindow && this.config.mode === config.mode
       && JSON.stringify(this.config.beaconing) === JSON.stringify(config.beaconing);
@@ -321,13 +372,15 @@ export class Daemon {
       let records = byFormat.get(format);
       if (!records) {
         const f = this.deps.formatters[format];
-        records = items.map((i) => (i.kind === 'connection' ? f.connection(i.value) : i.kind === 'finding' ? f.finding(i.value) : f.correlation(i.value)));
+        records = items.map((i) => (i.kind === 'connection' ? f.connection(i.value) : i.kind === 'finding' ? f.finding(i.value) : f.correlation(i.value)))
+          .filter((r): r is OutRecord => r !== null);
         byFormat.set(format, records);
       }
       return records;
     };
     await Promise.all(this.deps.outputs.map(async ({ sink: s, format }) => {
       const records = recordsIn(format);
+      if (records.length === 0) return;
       try {
         await s.write(records);
         this.counters.recordsSent += records.length;
@@ -352,6 +405,7 @@ export class Daemon {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.expireTimer) clearInterval(this.expireTimer);
     if (this.healthTimer) clearInterval(this.healthTimer);
+    this.feeds?.stop();
     this.health.flush();
     if (this.draining) await this.draining;
     await this.drain();

@@ -92,6 +92,7 @@ function processObject(p: ProcessInfo | null | undefined, socketUid: number | un
   if (!p) return undefined;
   const uid = p.uid ?? socketUid;
   const name = p.name ?? (p.exe !== undefined ? baseName(p.exe) : undefined);
+  f.cutAtCapture(p, `${where}.cmd_line`);
   return {
     pid: p.pid,
     name: f.text(name, OCSF_LIMITS.name, `${where}.name`),

@@ -56,6 +56,7 @@ function productEventType(kind: string, protocol: { name: string; tls: boolean }
 
 function processNoun(p: ProcessInfo | null | undefined, f: TextFields): UdmEvent | undefined {
   if (!p) return undefined;
+  f.cutAtCapture(p, 'principal.process.command_line');
   return {
     pid: String(p.pid),
     command_line: f.text(p.cmdline, FIELD_LIMITS.commandLine, 'principal.process.command_line'),

@@ -90,7 +90,7 @@ describe('Capture', () => {
       assert.doesNotMatch(e.message, /\n/);
       return true;
     });
-    assert.deepEqual(a.built.map((s) => s.history.at(-1)), ['start', 'closed'], 'the poller that failed to start was closed');
+    assert.deepEqual(a.built.map((s) => s.history), [['start', 'close', 'closed'], ['start', 'close', 'closed']], 'what failed to start was closed');
   });
 
   test('health(): the sum over every source it ran, including closed ones', async () => {

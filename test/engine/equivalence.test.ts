@@ -94,7 +94,7 @@ async function viaRun(mode: string): Promise<Outcome> {
   const daemon = new Daemon({
     host: { hostname: 'ws1', platform: 'linux' },
     log: memoryLogger([]),
-    formatters: { udm: identity, ocsf: identity },
+    formatters: { udm: identity, ocsf: identity, sysmon: identity },
     createSource: async () => source,
     outputs: [{ sink, format: 'udm' }],
   });

@@ -39,6 +39,11 @@ export interface ProcfsOptions {
   isWatchedPort?(port: number): boolean;
   /** Clock ticks per second (USER_HZ); 100 on every mainstream Linux build. */
   clockTicks?: number;
+  /**
+   * Connections another source already reported (by connectionKey), e.g. eBPF before it stopped:
+   * the poller treats them as seen - not reported again, no fd walk.
+   */
+  reported?(key: string): boolean;
 }
 
 const TABLES: { file: string; transport: 'tcp' | 'udp'; family: 4 | 6 }[] = [
@@ -312,13 +317,18 @@ export class ProcfsReader {
         continue;
       }
       const holders = owners.get(row.inode) ?? [];
-      // A socket inherited across fork is held by several processes; the youngest is the one using it.
+      // A socket inherited across fork (or passed over a unix socket) is held by several processes.
+      // Any of them may use it, so all are reported; the oldest - the one that most likely opened
+      // it - is the event's process, and the analyzer approves the socket only if it approves all.
       const infos = (await Promise.all(holders.map(proc))).filter((i): i is ProcessInfo & { startTicks: number } => i !== null);
-      infos.sort((a, b) => b.startTicks - a.startTicks || b.pid - a.pid);
-      const owner = infos[0];
-      if (owner) {
-        const { startTicks: _ticks, ...info } = owner;
-        event.process = info;
+      infos.sort((a, b) => a.startTicks - b.startTicks || a.pid - b.pid);
+      const all = infos.map(({ startTicks: _ticks, ...info }) => info);
+      if (all[0]) {
+        event.process = all[0];
+        if (all.length > 1) {
+          event.holders = all;
+          stats.sharedSockets = (stats.sharedSockets ?? 0) + 1;
+        }
       } else {
         stats.unattributed = (stats.unattributed as number) + 1;
         if (row.inode !== 0) {

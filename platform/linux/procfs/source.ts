@@ -11,7 +11,8 @@ export function socketKey(e: ConnectionEvent): string {
 
 /**
  * procfs as a Source: snapshot() for one-shot scans; start() polls every intervalMs and emits each
- * socket once per lifetime (a socket is forgotten when it is no longer in the table).
+ * socket once per lifetime (a socket is forgotten when it is no longer in the table). Sockets that
+ * opts.reported() names were reported by another source (eBPF before it stopped) and are not.
  */
 export class ProcfsSource implements Source {
   readonly name = 'procfs';
@@ -42,7 +43,8 @@ export class ProcfsSource implements Source {
     let held = new Map<string, ConnectionEvent>();
     const poller = new Poller(async () => {
       // Connections reported before are not attributed again: only new ones cost an fd walk.
-      const snap = await this.reader.snapshot((key) => seen.has(key));
+      const known = (key: string) => seen.has(key) || (this.opts.reported?.(key) ?? false);
+      const snap = await this.reader.snapshot(known);
       if (poller.closed) return;
       this.tally.addAll(snap.warnings);
       this.hooks.onSnapshot?.(snap);
@@ -50,7 +52,7 @@ export class ProcfsSource implements Source {
       const holdNext = new Map<string, ConnectionEvent>();
       for (const e of snap.connections) {
         const key = socketKey(e);
-        if (seen.has(key)) {
+        if (known(key)) {
           now.add(key);
         } else if (!held.has(key) && this.worthRetry(e)) {
           holdNext.set(key, e);
