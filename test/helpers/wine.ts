@@ -145,9 +145,20 @@ export interface WineProcess {
   exited: Promise<number>;
 }
 
+/** One temp folder per test process for node.exe's output files, removed when the process exits. */
+let outputRoot: string | null = null;
+function outputDir(): string {
+  if (outputRoot === null) {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-wine-'));
+    outputRoot = root;
+    process.once('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+  }
+  return fs.mkdtempSync(path.join(outputRoot, 'p-'));
+}
+
 /** Runs node.exe ARGS under Wine with stdout/stderr into files. */
 export function spawnWineNode(w: WineEnv, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; exe?: string } = {}): WineProcess {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-wine-'));
+  const dir = outputDir();
   const stdoutFile = path.join(dir, 'stdout');
   const stderrFile = path.join(dir, 'stderr');
   const out = fs.openSync(stdoutFile, 'w');
