@@ -10,6 +10,9 @@ import { ProcfsSource } from './linux/procfs/source';
 import { EbpfSource, tracedPorts } from './linux/ebpf/source';
 import { LSOF_PATHS, locateTool, procfsProcessFacts, PS_PATHS, type ProcessFacts, realLsofDeps } from './unix/lsof/read';
 import { LsofSource } from './unix/lsof/source';
+import { EtwSource } from './windows/etw/source';
+import { IphlpapiSource } from './windows/iphlpapi/source';
+import { NetstatSource } from './windows/netstat/source';
 
 /** The identity of one socket across sources (namespace, transport, 4-tuple): what a stand-in poller must not report again. */
 export { socketKey } from './linux/procfs/source';
@@ -97,12 +100,34 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
       );
     },
   },
+  iphlpapi: {
+    description: 'Windows GetExtendedTcpTable (owner pid, IPv4 and IPv6) + process facts through koffi (Windows default)',
+    platforms: ['win32'],
+    create(ctx) {
+      return new IphlpapiSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort }, undefined, ctx.config.pollInterval, ctx.log ? { log: ctx.log } : {});
+    },
+  },
+  netstat: {
+    description: 'Windows `netstat -ano` text (the last resort when iphlpapi cannot load; states are not translated)',
+    platforms: ['win32'],
+    create(ctx) {
+      return new NetstatSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort }, undefined, Math.max(ctx.config.pollInterval, 1000), ctx.log ? { log: ctx.log } : {});
+    },
+  },
+  etw: {
+    description: 'Windows ETW real-time session on Microsoft-Windows-Kernel-Network: every TCP connect attempt, even from processes that exit at once (streaming only: no scan)',
+    platforms: ['win32'],
+    fallback: 'iphlpapi',
+    create(ctx) {
+      return new EtwSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, onStatus: ctx.onStatus });
+    },
+  },
 };
 
 /** The snapshot (polling) adapter `auto` means for scan, and the daemon's poller. */
-const DEFAULT_ADAPTER: Partial<Record<NodeJS.Platform, string>> = { linux: 'procfs', darwin: 'lsof' };
+const DEFAULT_ADAPTER: Partial<Record<NodeJS.Platform, string>> = { linux: 'procfs', darwin: 'lsof', win32: 'iphlpapi' };
 /** The streaming adapter `auto` tries first in the daemon (it falls back to the polling default). */
-const DEFAULT_STREAMING: Partial<Record<NodeJS.Platform, string>> = { linux: 'ebpf' };
+const DEFAULT_STREAMING: Partial<Record<NodeJS.Platform, string>> = { linux: 'ebpf', win32: 'etw' };
 
 /** macOS: proc_pidpath through libproc, loaded on first use - so koffi and libproc are never loaded elsewhere. */
 function libprocFacts(): (pid: number) => Promise<ProcessFacts | null> {
@@ -121,7 +146,7 @@ export function adapterNames(): string[] {
 function specFor(name: string, platform: NodeJS.Platform): [string, AdapterSpec] {
   const chosen = name === 'auto' ? DEFAULT_ADAPTER[platform] : name;
   if (chosen === undefined) {
-    throw new AdapterUnavailableError('auto', `no socket adapter for ${platform} yet (supported today: Linux procfs, macOS lsof; see the README's platform matrix)`);
+    throw new AdapterUnavailableError('auto', `no socket adapter for ${platform} yet (supported today: Linux procfs, macOS lsof, Windows iphlpapi; see the README's platform matrix)`);
   }
   const spec = ADAPTERS[chosen];
   if (!spec) throw new AdapterUnavailableError(chosen, `unknown adapter; choose one of: auto, ${adapterNames().join(', ')}`);

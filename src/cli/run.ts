@@ -16,6 +16,8 @@ Signals:
 
 Options:
   --config FILE     merge a YAML file over the embedded defaults (repeatable; later wins)
+  --service         Windows: run as the brokerwatch service (speaks to the Service Control
+                    Manager; \`brokerwatch install\` registers it with this flag)
   -h, --help        show this help
 
 The agent's own log goes to stderr (and logging.file). Run as root: eBPF and attributing other
@@ -26,11 +28,12 @@ users' sockets need it. Example:
 export async function runCommand(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseCommandArgs(argv, {
     config: { type: 'string', multiple: true },
+    service: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     io.stdout(RUN_HELP);
     return EXIT.ok;
   }
-  return runAgent(values.config ?? []);
+  return runAgent(values.config ?? [], { service: values.service ?? false });
 }

@@ -19,8 +19,8 @@ Options:
   --config FILE          merge a YAML file over the embedded defaults (repeatable; later wins)
   --include-loopback     judge loopback destinations too (lab use: the Atomic Red Team tests
                          for T1071.005 connect to 127.0.0.1)
-  --adapter NAME         force a socket adapter: auto (default), ${adapterNames().filter((a) => a !== 'ebpf').join(', ')}
-                         (ebpf streams connects for \`brokerwatch run\`; it cannot scan)
+  --adapter NAME         force a socket adapter: auto (default), ${adapterNames().filter((a) => a !== 'ebpf' && a !== 'etw').join(', ')}
+                         (ebpf and etw stream connects for \`brokerwatch run\`; they cannot scan)
   -h, --help             show this help
 
 Exit codes: 0 no findings, 1 findings, 2 error (bad config, unreadable /proc, bad option).

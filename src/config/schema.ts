@@ -159,7 +159,7 @@ export const configSchema = z.strictObject({
   control: controlSchema,
   watchdog: watchdogSchema,
   stateDir: stateDirSchema,
-  adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof']),
+  adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof', 'iphlpapi', 'etw', 'netstat']),
 });
 
 /** A loaded configuration: the deprecated `capture` key is already folded into `adapter`. */

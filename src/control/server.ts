@@ -161,7 +161,7 @@ function serveConnection(socket: net.Socket, conns: Set<Conn>, options: ControlS
 }
 
 /** The reply as a frame; a result that cannot be serialised (a cycle, a BigInt) becomes an error reply. */
-function frameOf(reply: ControlReply): string {
+export function frameOf(reply: ControlReply): string {
   try {
     return encodeFrame(reply);
   } catch (err) {
@@ -170,7 +170,7 @@ function frameOf(reply: ControlReply): string {
 }
 
 /** Runs one request; every failure becomes an error reply, never an exception. */
-async function answer(line: string | null, handlers: ControlHandlers): Promise<ControlReply> {
+export async function answer(line: string | null, handlers: ControlHandlers): Promise<ControlReply> {
   const parsed = parseRequest(line);
   if (!parsed.ok) return parsed.id === undefined ? { ok: false, error: parsed.error } : { ok: false, id: parsed.id, error: parsed.error };
   const { request } = parsed;

@@ -17,6 +17,7 @@ import { createOutput, createOutputs, type Output } from '../sinks';
 import { type ServiceLife, startServiceLife } from '../service/lifecycle';
 import { createLogger } from '../service/log';
 import { planLogging } from '../service/log-plan';
+import { type ScmService, startScmDispatcher } from '../service/win32-scm';
 import { startupBackoff } from '../service/restart-backoff';
 import { Capture } from './capture';
 import { Daemon } from './daemon';
@@ -67,10 +68,26 @@ function spoolStatus(outputs: readonly Output[]): SpoolStatus | null {
   };
 }
 
-/** Runs the agent in the foreground until it is stopped; returns the process exit code. */
-export async function runAgent(files: string[]): Promise<number> {
+/**
+ * Runs the agent in the foreground until it is stopped; returns the process exit code.
+ * `service`: started by the Windows Service Control Manager (run --service): the dispatcher starts
+ * first, so the SCM hears from us within its start timeout; RUNNING, STOP and STOPPED follow.
+ */
+export async function runAgent(files: string[], options: { service?: boolean } = {}): Promise<number> {
+  let stopRequested: string | null = null;
+  let requestStop = (why: string) => { stopRequested = why; };
+  const scm = options.service ? startScmDispatcher({ stop: (why) => requestStop(why), ended: (error) => { if (error) requestStop(error); } }) : null;
+  try {
+    return await agentLife(files, scm, (f) => { requestStop = f; }, () => stopRequested);
+  } catch (err) {
+    scm?.stopped(EXIT.error); // the SCM hears that the start failed; the dispatcher returns
+    throw err;
+  }
+}
+
+async function agentLife(files: string[], scm: ScmService | null, onStopRequest: (f: (why: string) => void) => void, earlyStop: () => string | null): Promise<number> {
   const { config, notices } = loadConfig(files);
-  const plan = planLogging(config.logging);
+  const plan = planLogging(config.logging, scm ? { env: { ...process.env, BROKERWATCH_SERVICE: 'scm' } } : {});
   const log = createLogger(plan);
   log.info(`brokerwatch ${version()} starting (pid ${process.pid}, mode ${config.mode}, config ${files.length ? files.join(' + ') : 'embedded default'}); ${plan.why}`);
   for (const n of notices) log.warn(n);
@@ -163,6 +180,10 @@ export async function runAgent(files: string[]): Promise<number> {
     throw err;
   }
 
+  scm?.running();
+  onStopRequest((why) => { void stop(why); });
+  const pendingStop = earlyStop();
+  if (pendingStop !== null) void stop(pendingStop);
   const code = await finished;
   if (hardExit) clearTimeout(hardExit);
   process.off('SIGHUP', onHup);
@@ -171,5 +192,6 @@ export async function runAgent(files: string[]): Promise<number> {
   await life.close();
   // Let winston finish writing before the process exits.
   await new Promise((r) => setTimeout(r, 50));
+  scm?.stopped(watchdogCode ?? code);
   return watchdogCode ?? code;
 }

@@ -5,7 +5,8 @@
  */
 import type { Config } from '../config/schema';
 import { resolveControlPath } from '../control/paths';
-import { type ControlServer, startControlServer } from '../control/server';
+import { startPipeControlServer } from '../control/pipe-server';
+import { type ControlServer, type ControlServerOptions, startControlServer } from '../control/server';
 import { collectStatus, type StatusDaemon, type StatusInfo } from '../control/status';
 import type { Logger } from '../core/logger';
 import { startWatchdog } from './watchdog';
@@ -41,7 +42,9 @@ export async function startServiceLife(o: ServiceLifeOptions): Promise<ServiceLi
   const socketPath = resolveControlPath(config.control.socket);
   const info: StatusInfo = { version: o.version, configFiles: o.configFiles, controlSocket: socketPath, ...(o.capture ? { capture: o.capture } : {}), ...(o.spooled ? { spooled: o.spooled } : {}), ...(o.spool ? { spool: o.spool } : {}) };
   const watch = (c: Config) => startWatchdog(c.watchdog, { log: o.log, exit: (code) => o.exit(code), stateDir: c.stateDir });
-  const control = await startControlServer({
+  // Windows: a named pipe with a SYSTEM/Administrators-only descriptor; elsewhere a Unix socket.
+  const start = (opts: ControlServerOptions) => (process.platform === 'win32' ? startPipeControlServer(opts) : startControlServer(opts));
+  const control = await start({
     socketPath,
     log: o.log,
     handlers: {

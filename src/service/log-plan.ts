@@ -8,7 +8,7 @@
  */
 import type { LogLevel, LogSettings } from './log';
 
-export type ServiceManager = 'systemd' | 'launchd' | null;
+export type ServiceManager = 'systemd' | 'launchd' | 'scm' | null;
 
 export interface LogPlan extends LogSettings {
   /** Write to stderr (createLogger's Console transport). */
@@ -20,6 +20,7 @@ export interface LogPlan extends LogSettings {
 const DEFAULT_LOG_FILE: Partial<Record<NodeJS.Platform, string>> = {
   linux: '/var/log/brokerwatch/brokerwatch.log',
   darwin: '/Library/Logs/brokerwatch/brokerwatch.log',
+  win32: 'C:\\ProgramData\\brokerwatch\\logs\\brokerwatch.log',
 };
 
 /** Rotation for the agent's own log file: 10 MiB per file, 5 files. */
@@ -31,7 +32,7 @@ export const LOG_ROTATION = { maxSize: 10 * 1024 * 1024, maxFiles: 5 };
  */
 export function detectServiceManager(env: NodeJS.ProcessEnv = process.env): ServiceManager {
   const declared = env.BROKERWATCH_SERVICE;
-  if (declared === 'systemd' || declared === 'launchd') return declared;
+  if (declared === 'systemd' || declared === 'launchd' || declared === 'scm') return declared;
   if (env.JOURNAL_STREAM || env.INVOCATION_ID) return 'systemd';
   return null;
 }
@@ -46,6 +47,11 @@ export function planLogging(
   if (manager === 'launchd') {
     const file = logging.file ?? DEFAULT_LOG_FILE[platform] ?? DEFAULT_LOG_FILE.darwin;
     return { ...base, console: false, file, why: `launchd service: logging to ${file} (rotated at 10 MiB, 5 files kept)` };
+  }
+  if (manager === 'scm') {
+    // A Windows service has no console: stderr goes nowhere, so the rotated file is the log.
+    const file = logging.file ?? DEFAULT_LOG_FILE.win32 as string;
+    return { ...base, console: false, file, why: `Windows service: logging to ${file} (rotated at 10 MiB, 5 files kept)` };
   }
   if (manager === 'systemd') {
     return { ...base, console: true, file: logging.file ?? undefined, why: `systemd service: logging to stderr (the journal: journalctl -u brokerwatch)${logging.file ? ` and ${logging.file}` : ''}` };

@@ -155,9 +155,9 @@ describe('brokerwatch scan --help and option errors', () => {
   });
 
   test('an unknown adapter: exit 2 with the choices', async () => {
-    const r = await run('scan', '--adapter', 'etw');
+    const r = await run('scan', '--adapter', 'winpcap');
     assert.equal(r.code, 2);
-    assert.match(r.err, /^brokerwatch: etw adapter unavailable: unknown adapter; choose one of: auto, .*procfs/);
+    assert.match(r.err, /^brokerwatch: winpcap adapter unavailable: unknown adapter; choose one of: auto, .*procfs/);
   });
 
   test('scan with a bad config: exit 2 before anything is read', async () => {

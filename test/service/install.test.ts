@@ -269,7 +269,22 @@ describe('install on macOS and Windows (rendered here)', () => {
     assert.throws(() => xmlText('a\u0001b'), /control character/);
   });
 
-  it('says "not yet supported on Windows" (exit 2 through the CLI\'s error path)', async () => {
-    await assert.rejects(installCommand(['--dry-run'], { io: { stdout: () => undefined, stderr: () => undefined }, platform: 'win32', packageDir: pkg }), /install is not yet supported on Windows \(the Windows service comes with the Windows adapter work\)/);
+  it('Windows: a dry run shows the config under %ProgramData% and the sc.exe commands (automatic start, LocalSystem, restart on failure, run --service)', async () => {
+    let out = '';
+    const code = await installCommand(['--dry-run'], { io: { stdout: (t) => { out += t; }, stderr: () => undefined }, platform: 'win32', packageDir: pkg, nodePath: 'C:\\Program Files\\brokerwatch\\node.exe' });
+    assert.equal(code, 0);
+    assert.match(out, /write C:\\ProgramData\\brokerwatch\\config\.yaml \(0640, only if missing: kept on upgrade\) - starter config/);
+    assert.match(out, /\| stateDir: 'C:\\ProgramData\\brokerwatch\\state'/);
+    const sc = JSON.stringify('C:\\Windows\\System32\\sc.exe');
+    const binPath = JSON.stringify(`"C:\\Program Files\\brokerwatch\\node.exe" "${path.win32.join(pkg, 'bin', 'brokerwatch.js')}" run --service --config "C:\\ProgramData\\brokerwatch\\config.yaml"`);
+    for (const line of [
+      `would run: ${sc} create brokerwatch binPath= ${binPath} start= auto obj= LocalSystem`,
+      `would run: ${sc} failure brokerwatch reset= 86400 actions= restart/5000/restart/30000/restart/60000`,
+      `would run: ${sc} start brokerwatch`,
+    ]) assert.ok(out.includes(line), `${line}\nin:\n${out}`);
+  });
+
+  it('a platform without an installer: one line naming the three there are', async () => {
+    await assert.rejects(installCommand(['--dry-run'], { io: { stdout: () => undefined, stderr: () => undefined }, platform: 'freebsd', packageDir: pkg }), /install is not supported on freebsd: there is an installer for Linux \(systemd\), macOS \(launchd\) and Windows \(Service Control Manager\)/);
   });
 });

@@ -152,8 +152,8 @@ export async function applyPlan(plan: Plan, options: ApplyOptions): Promise<Appl
         continue;
       }
       const why = await (options.run ?? defaultRun)(cmd);
-      out(`run: ${cmdText(cmd)}${why === null ? '' : `   FAILED: ${why}`}\n`);
-      if (why !== null) failed.push({ cmd, why });
+      out(`run: ${cmdText(cmd)}${why === null ? '' : `   FAILED${cmd.optional ? ` (carrying on without it: ${cmd.why})` : ''}: ${why}`}\n`);
+      if (why !== null && !cmd.optional) failed.push({ cmd, why });
     }
   };
   // Before the files: stopping an old version. Its failure (nothing was running) does not stop the install.

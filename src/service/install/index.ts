@@ -5,6 +5,7 @@
 import { planLinuxInstall, planLinuxUninstall } from './linux';
 import { planMacosInstall, planMacosUninstall } from './macos';
 import type { Plan, PlanContext } from './plan';
+import { planWindowsInstall, planWindowsUninstall } from './windows';
 
 export { applyPlan, type ApplyOptions, type ApplyResult, cmdText } from './apply';
 export { PackageError } from './package-files';
@@ -21,15 +22,13 @@ export interface PlatformInstaller {
 const INSTALLERS: Partial<Record<NodeJS.Platform, PlatformInstaller>> = {
   linux: { manager: 'systemd', planInstall: planLinuxInstall, planUninstall: planLinuxUninstall },
   darwin: { manager: 'launchd', planInstall: planMacosInstall, planUninstall: planMacosUninstall },
-  // win32: the Service Control Manager installer comes with the Windows service (installers/windows/README.md).
+  win32: { manager: 'Windows Service Control Manager', planInstall: planWindowsInstall, planUninstall: planWindowsUninstall },
 };
 
 /** install/uninstall on a platform without an installer: the CLI prints the message and exits 2. */
 export class UnsupportedPlatformError extends Error {
   constructor(platform: NodeJS.Platform, action: string) {
-    super(platform === 'win32'
-      ? `${action} is not yet supported on Windows (the Windows service comes with the Windows adapter work)`
-      : `${action} is not supported on ${platform}: there is an installer for Linux (systemd) and macOS (launchd)`);
+    super(`${action} is not supported on ${platform}: there is an installer for Linux (systemd), macOS (launchd) and Windows (Service Control Manager)`);
     this.name = 'UnsupportedPlatformError';
   }
 }

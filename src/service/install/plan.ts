@@ -31,6 +31,8 @@ export interface Command {
   args: string[];
   /** What it does, for the output and for the "run this yourself" message. */
   why: string;
+  /** Its failure is reported but does not fail the install (a nicety, or stopping what may not run). */
+  optional?: boolean;
 }
 
 export interface Plan {
