@@ -16,6 +16,8 @@ import { NetstatSource } from './windows/netstat/source';
 
 /** The identity of one socket across sources (namespace, transport, 4-tuple): what a stand-in poller must not report again. */
 export { socketKey } from './linux/procfs/source';
+/** Wire inspection (Linux): the second bpftrace that reads a connection's first bytes. */
+export { WireSource, wirePorts } from './linux/wire/source';
 
 export interface AdapterContext {
   config: Config;

@@ -1,5 +1,5 @@
 /**
- * What the wire adds to a DET0002 judgement (wire inspection, src/analyzer/wire/):
+ * What the wire adds to a DET0002 judgement (wire inspection, src/core/protocols/):
  * - AN0005 PUBSUB-UNUSUAL-PORT: a pub/sub protocol identified from the first bytes on a port that is
  *   not in protocolPortList. The connection is judged like one on a pub/sub port (allow lists,
  *   approved apps, internal networks), one severity step higher.

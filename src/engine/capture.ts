@@ -1,11 +1,10 @@
-import { type AdapterContext, type CapturePlan, createSource, planCapture, socketKey } from '../../platform';
+import { type AdapterContext, type CapturePlan, createSource, planCapture, socketKey, WireSource, wirePorts } from '../../platform';
 import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { Logger } from '../core/logger';
 import { AdapterUnavailableError, addHealth, emptyHealth, type Source, type SourceHealth } from '../core/source';
 import type { ConnectionEvent } from '../core/types';
-import { WireSource, wirePorts } from '../../platform/linux/wire/source';
 import { WireJoin } from './wire-join';
 
 /** How long a connect event waits for its wire event: the wire source judges 2 s after connect. */

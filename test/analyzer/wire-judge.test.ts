@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { judge, judgeDet0002, RULE } from '../../src/analyzer/judge';
-import { inspectWire } from '../../src/analyzer/wire/inspect';
+import { inspectWire } from '../../src/core/protocols/inspect';
 import { RULE_HIGH_FREQUENCY, RULE_UNUSUAL_PORT } from '../../src/analyzer/wire-judge';
 import { RULE_URI_PATH } from '../../src/analyzer/uripath';
 import type { ConnectionEvent, Inspection, WireInfo } from '../../src/core/types';

@@ -4,7 +4,7 @@
  * ClientHello with no plaintext is 'none, static TLS' when the process has no libssl (or GnuTLS)
  * mapped - Go and statically linked Rust carry their own TLS, out of reach of library probes.
  */
-import { inspectWire } from '../../../src/analyzer/wire/inspect';
+import { inspectWire } from '../../../src/core/protocols/inspect';
 import type { ConnectionEvent, Inspection, ProcessInfo } from '../../../src/core/types';
 import { DEFAULT_WIRE_CAPS, type WireCaps } from '../../../src/core/wire';
 import type { WireConnection } from './tracker';

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { inspectWire } from '../../../src/analyzer/wire/inspect';
-import type { WireChunk } from '../../../src/analyzer/wire/types';
+import { inspectWire } from '../../../src/core/protocols/inspect';
+import type { WireChunk } from '../../../src/core/protocols/types';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'wire');
 export const fixtureBytes = (name: string): Buffer => fs.readFileSync(path.join(FIXTURES, name));

@@ -1,4 +1,4 @@
-import { safeText } from '../../core/text';
+import { safeText } from '../text';
 import type { PayloadStats, WireCaps, WireInfo } from './types';
 
 /** Shannon entropy in bits per byte (0..8). */

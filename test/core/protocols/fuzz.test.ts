@@ -3,8 +3,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { inspectWire } from '../../../src/analyzer/wire/inspect';
-import { DEFAULT_WIRE_CAPS, type WireInfo } from '../../../src/analyzer/wire/types';
+import { inspectWire } from '../../../src/core/protocols/inspect';
+import { DEFAULT_WIRE_CAPS, type WireInfo } from '../../../src/core/protocols/types';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'wire');
 const captures = fs.readdirSync(FIXTURES).filter((n) => n.endsWith('.bin')).map((n) => fs.readFileSync(path.join(FIXTURES, n)));

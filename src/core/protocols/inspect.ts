@@ -1,6 +1,6 @@
 /**
  * Wire inspection: what protocol the first bytes a client sends are, and what they say. Pure;
- * never throws on any input (fuzzed in test/analyzer/wire/fuzz.test.ts).
+ * never throws on any input (fuzzed in test/core/protocols/fuzz.test.ts).
  */
 import { amqpVersion, parseAmqp091 } from './amqp';
 import { WireCollector } from './features';
