@@ -6,6 +6,7 @@
 import { ConfigError } from '../config/errors';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
+import type { SinkState } from '../control/status';
 import { version } from '../config/embedded';
 import { hostFacts } from '../core/host';
 import type { Logger } from '../core/logger';
@@ -50,6 +51,18 @@ export async function startDaemon(config: Config, log: Logger, given?: Output[])
 function spooledCount(outputs: readonly Output[]): number | null {
   const spools = outputs.flatMap((o) => (o.spool ? [o.spool] : []));
   return spools.length === 0 ? null : spools.reduce((n, s) => n + s.stats().pending, 0);
+}
+
+/** Each spooled sink's delivery state, for `status`: an unreachable collector must show there. */
+export function sinkStates(outputs: readonly Output[]): SinkState[] {
+  return outputs.flatMap((o) => {
+    if (!o.spool) return [];
+    const s = o.spool.stats();
+    return [{
+      name: o.spool.name, delivered: s.delivered, lastDeliveryAt: s.lastDeliveryAt, pending: s.pending, pendingFindings: s.pendingFindings,
+      deliveryFailures: s.deliveryFailures, lastError: s.lastError, dropped: s.dropped, droppedFindings: s.droppedFindings, diskFullEpisodes: s.diskFullEpisodes,
+    }];
+  });
 }
 
 /** Runs the agent in the foreground until it is stopped; returns the process exit code. */
@@ -133,6 +146,7 @@ export async function runAgent(files: string[]): Promise<number> {
       version: version(),
       capture: () => handle.capture()?.status ?? { active: 'none', fallbacks: [] },
       spooled: () => spooledCount(handle.outputs),
+      sinks: () => sinkStates(handle.outputs),
       reload,
       stop: () => stop('stop requested on the control socket'),
       exit: (code) => {
