@@ -1,5 +1,6 @@
 import { ConfigError } from '../config/errors';
 import { AdapterUnavailableError } from '../core/source';
+import { safeText } from '../core/text';
 import { UsageError } from './args';
 import { type CliIO, EXIT, processIO, version } from './common';
 import { EXPORT_RULE_HELP, exportRuleCommand } from './export-rule';
@@ -70,7 +71,10 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     if (command === 'help') {
       const topic = rest[0];
       io.stdout(topic && COMMANDS[topic] ? COMMANDS[topic].help : MAIN_HELP);
-      return topic && !COMMANDS[topic] ? EXIT.error : EXIT.ok;
+      // `help`, `help --help`, `help help` and `help version` ask for the list; anything else is a typo, said in one line.
+      if (topic === undefined || COMMANDS[topic] || ['--help', '-h', 'help', 'version'].includes(topic)) return EXIT.ok;
+      io.stderr(`brokerwatch: no help for ${JSON.stringify(safeText(topic, 60))}: not a command (the list is above)\n`);
+      return EXIT.error;
     }
     if (command === 'version' || command === '--version' || command === '-V') {
       io.stdout(`${version()}\n`);

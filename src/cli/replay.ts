@@ -81,7 +81,9 @@ export async function replayCommand(argv: string[], io: CliIO): Promise<number> 
     } catch (err) {
       throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    if (!st.isFile() && !st.isFIFO()) throw new UsageError(`${file} is not a file`);
+    if (st.isDirectory()) throw new UsageError(`${file} is not a file`);
+    // The reader takes regular files only (it streams them and reads the first bytes twice to tell formats apart).
+    if (!st.isFile()) throw new UsageError(`${file} is a pipe or a device, not a regular file: replay reads files (decompress or save the events to a file first)`);
   }
   const report = await replayFiles({
     configFiles: values.config ?? [],

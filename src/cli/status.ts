@@ -12,12 +12,14 @@ control socket: pid, uptime, version, which capture source runs and why any pref
 (fallbacks), what went partly wrong in capture since start (failed polls with the last error, events
 lost by eBPF, warnings such as EACCES or processes that vanished mid-poll, counted by code), how
 many connection events it has seen, judged and dropped, how many records it sent to its sinks or
-spooled, its findings, its last error, and the outcome of the last reload.
+spooled, how each spooled sink delivers (delivered, waiting, failed deliveries with the last reason,
+drops), its findings, its last error, and the outcome of the last reload.
 
 Options:
   --json          print the daemon's status as one JSON object (pid, uptimeSeconds, version,
                   capture {source, fallbacks, pollErrors, eventsLost, lastError, warnings},
-                  counters, lastError, lastReload, ...); on failure {"ok": false, "error": ...}
+                  counters, sinks [{name, delivered, pending, deliveryFailures, lastError, ...}],
+                  lastError, lastReload, ...); on failure {"ok": false, "error": ...}
 ${SOCKET_HELP}
   --timeout SECS  give up waiting for a reply after this long (default 10)
   -h, --help      show this help
@@ -28,6 +30,7 @@ The socket is root-only (mode 0600 in a 0700 directory), so run this as root:
   sudo brokerwatch status
   sudo brokerwatch status --json | jq .counters
   sudo brokerwatch status --json | jq '.capture.warnings'
+  sudo brokerwatch status --json | jq '.sinks[] | {name, delivered, pending, lastError}'
 `;
 
 export function timeoutMs(value: string | undefined, fallbackSeconds: number): number {

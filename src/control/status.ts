@@ -35,6 +35,24 @@ export interface FeedState {
   failures: number;
 }
 
+/** One spooled sink's delivery since start (SpooledSink.stats), so an unreachable collector shows. */
+export interface SinkState {
+  name: string;
+  /** Records the collector confirmed since start, and when it last did. */
+  delivered: number;
+  lastDeliveryAt: string | null;
+  /** Records waiting in the spool now, and how many of them are findings. */
+  pending: number;
+  pendingFindings: number;
+  /** Failed delivery attempts since start (each retried), and the last one's reason. */
+  deliveryFailures: number;
+  lastError: string | null;
+  /** Telemetry and findings the spool dropped (full spool, findings over their budget, full disk). */
+  dropped: number;
+  droppedFindings: number;
+  diskFullEpisodes: number;
+}
+
 export interface StatusInfo {
   version: string;
   configFiles: string[];
@@ -45,6 +63,8 @@ export interface StatusInfo {
   spooled?: () => number | null;
   /** The spools' losses and state, summed over the spooled sinks; null when none spools. */
   spool?: () => SpoolStatus | null;
+  /** Each spooled sink's delivery state (empty when no sink spools). */
+  sinks?: () => SinkState[];
 }
 
 export interface SpoolStatus {
@@ -80,6 +100,8 @@ export interface DaemonStatus {
     findings: number; correlations: number; beacons: number;
   };
   lastError: string | null;
+  /** Each spooled sink: delivered, waiting, failed deliveries with the last reason, drops. */
+  sinks: SinkState[];
   reputationFeeds: FeedState[];
   /** The last reload: when, whether it was applied, and the reply it got (null before the first). */
   lastReload: { at: string; ok: boolean; message: string } | null;
@@ -112,6 +134,7 @@ export function collectStatus(daemon: StatusDaemon, info: StatusInfo, now: numbe
       findings: c.findings, correlations: c.correlations, beacons: c.beacons,
     },
     lastError: daemon.lastError,
+    sinks: (info.sinks?.() ?? []).map((k) => ({ ...k })),
     reputationFeeds: (daemon.reputationFeeds ?? []).map(({ source, entries, loadedAt, badLines, lastError, failures }) => ({ source, entries, loadedAt, badLines, lastError, failures })),
     lastReload: daemon.lastReload ? { ...daemon.lastReload } : null,
     configFiles: [...info.configFiles],
@@ -146,6 +169,14 @@ function formatWarnings(v: unknown): string {
   return `${shown.join('; ')}${list.length > 10 ? `; and ${list.length - 10} more codes (see --json)` : ''}`;
 }
 
+/** "sink:        forwarder(host:port): 0 delivered, 12 waiting (3 findings), 5 failed deliveries (last: ...)". */
+function formatSink(k: Record<string, unknown>): string {
+  const failed = typeof k.lastError === 'string' ? ` (last: ${text(k.lastError)})` : '';
+  const drops = [k.dropped, k.droppedFindings, k.diskFullEpisodes].some((v) => typeof v === 'number' && v > 0)
+    ? `; dropped ${num(k.dropped)} telemetry, ${num(k.droppedFindings)} findings, ${num(k.diskFullEpisodes)} disk-full episodes` : '';
+  return `sink:        ${text(k.name, 120)}: ${num(k.delivered)} delivered${typeof k.lastDeliveryAt === 'string' ? ` (last ${text(k.lastDeliveryAt, 40)})` : ''}, ${num(k.pending)} waiting (${num(k.pendingFindings)} findings), ${num(k.deliveryFailures)} failed deliveries${failed}${drops}`;
+}
+
 function formatReload(v: unknown): string {
   if (v === null || v === undefined) return 'none since start';
   const r = obj(v);
@@ -171,6 +202,7 @@ export function formatStatus(result: unknown): string {
     ...(Object.keys(sp).length > 0
       ? [`spool:       ${num(sp.pending)} pending (${num(sp.pendingFindings)} findings); dropped ${num(sp.droppedTelemetry)} telemetry, ${num(sp.droppedFindings)} findings; disk full ${num(sp.diskFullEpisodes)} times`]
       : []),
+    ...(Array.isArray(s.sinks) ? s.sinks.slice(0, 20).map(obj).map(formatSink) : []),
     `last error:  ${s.lastError === null ? 'none' : text(s.lastError)}`,
     `last reload: ${formatReload(s.lastReload)}`,
     ...(Array.isArray(s.reputationFeeds) ? s.reputationFeeds.slice(0, 20).map(obj).map((f) =>

@@ -1,10 +1,17 @@
 /**
  * Makes hostile text (process names, command lines) safe for a terminal: control characters,
- * including ESC, become visible \xNN escapes so they cannot move the cursor or recolour the screen.
+ * including ESC, become visible \xNN escapes so they cannot move the cursor or recolour the screen;
+ * line separators and the invisible or direction-changing characters (zero-width, bidi marks,
+ * embeddings, overrides and isolates, BOM) become \uNNNN, so a name cannot read as another one.
  */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
 export function safeText(text: string, max = Infinity): string {
-  // eslint-disable-next-line no-control-regex
-  const escaped = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const escaped = text.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
   return escaped.length > max ? `${escaped.slice(0, Math.max(0, max - 1))}…` : escaped;
 }
 

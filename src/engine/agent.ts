@@ -6,6 +6,7 @@
 import { ConfigError } from '../config/errors';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
+import type { SinkState } from '../control/status';
 import { version } from '../config/embedded';
 import type { SpoolStatus } from '../control/status';
 import { hostFacts } from '../core/host';
@@ -66,6 +67,18 @@ function spoolStatus(outputs: readonly Output[]): SpoolStatus | null {
     pending: sum((x) => x.pending), pendingFindings: sum((x) => x.pendingFindings), droppedTelemetry: sum((x) => x.dropped),
     droppedFindings: sum((x) => x.droppedFindings), diskFullEpisodes: sum((x) => x.diskFullEpisodes),
   };
+}
+
+/** Each spooled sink's delivery state, for `status`: an unreachable collector must show there. */
+export function sinkStates(outputs: readonly Output[]): SinkState[] {
+  return outputs.flatMap((o) => {
+    if (!o.spool) return [];
+    const s = o.spool.stats();
+    return [{
+      name: o.spool.name, delivered: s.delivered, lastDeliveryAt: s.lastDeliveryAt, pending: s.pending, pendingFindings: s.pendingFindings,
+      deliveryFailures: s.deliveryFailures, lastError: s.lastError, dropped: s.dropped, droppedFindings: s.droppedFindings, diskFullEpisodes: s.diskFullEpisodes,
+    }];
+  });
 }
 
 /**
@@ -166,6 +179,7 @@ async function agentLife(files: string[], scm: ScmService | null, onStopRequest:
       capture: () => handle.capture()?.status ?? { active: 'none', fallbacks: [] },
       spooled: () => spooledCount(handle.outputs()),
       spool: () => spoolStatus(handle.outputs()),
+      sinks: () => sinkStates(handle.outputs()),
       reload,
       stop: () => stop('stop requested on the control socket'),
       exit: (code) => {

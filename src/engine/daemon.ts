@@ -91,6 +91,8 @@ const restartNote = (what: string, why = 'a reload does not apply it'): string =
  * the old one closes - if the new one cannot start, the reload is refused and the old one stays.
  */
 export class Daemon {
+  /** Sinks whose last write failed, with the failures since their last success: the log says each episode once. */
+  private readonly failingSinks = new Map<string, number>();
   readonly counters: DaemonCounters = { eventsSeen: 0, eventsJudged: 0, eventsIgnored: 0, eventsDropped: 0, findings: 0, correlations: 0, beacons: 0, recordsSent: 0, sinkErrors: 0 };
   readonly startedAt: number;
   private rules!: Rules;
@@ -432,10 +434,18 @@ export class Daemon {
       try {
         await s.write(records);
         this.counters.recordsSent += records.length;
+        const failed = this.failingSinks.get(s.name);
+        if (failed !== undefined) {
+          this.failingSinks.delete(s.name);
+          this.deps.log.info(`sink ${s.name} works again after ${failed} failed writes`);
+        }
       } catch (err) {
         this.counters.sinkErrors++;
         this.lastError = `sink ${s.name}: ${(err as Error).message}`;
-        this.deps.log.error(this.lastError);
+        // One line per episode (a sink that fails fails every write); every failure is counted for status.
+        const failed = this.failingSinks.get(s.name);
+        this.failingSinks.set(s.name, (failed ?? 0) + 1);
+        if (failed === undefined) this.deps.log.error(`${this.lastError} - further failures of this sink are counted (brokerwatch status: sinkErrors, lastError), not logged, until it works again`);
       }
     }));
   }

@@ -21,6 +21,7 @@ export interface ServiceLifeOptions {
   capture?: StatusInfo['capture'];
   spooled?: StatusInfo['spooled'];
   spool?: StatusInfo['spool'];
+  sinks?: StatusInfo['sinks'];
   /** The same reload as SIGHUP: load the files, apply; { ok: false, message: why } when refused. */
   reload(): Promise<{ ok: boolean; message: string }>;
   /** The same stop as SIGTERM; resolves once the sinks are flushed. Called once per stop request. */
@@ -40,7 +41,7 @@ export interface ServiceLife {
 export async function startServiceLife(o: ServiceLifeOptions): Promise<ServiceLife> {
   let config = o.config;
   const socketPath = resolveControlPath(config.control.socket);
-  const info: StatusInfo = { version: o.version, configFiles: o.configFiles, controlSocket: socketPath, ...(o.capture ? { capture: o.capture } : {}), ...(o.spooled ? { spooled: o.spooled } : {}), ...(o.spool ? { spool: o.spool } : {}) };
+  const info: StatusInfo = { version: o.version, configFiles: o.configFiles, controlSocket: socketPath, ...(o.capture ? { capture: o.capture } : {}), ...(o.spooled ? { spooled: o.spooled } : {}), ...(o.spool ? { spool: o.spool } : {}), ...(o.sinks ? { sinks: o.sinks } : {}) };
   const watch = (c: Config) => startWatchdog(c.watchdog, { log: o.log, exit: (code) => o.exit(code), stateDir: c.stateDir });
   // Windows: a named pipe with a SYSTEM/Administrators-only descriptor; elsewhere a Unix socket.
   const start = (opts: ControlServerOptions) => (process.platform === 'win32' ? startPipeControlServer(opts) : startControlServer(opts));

@@ -184,7 +184,7 @@ describe('brokerwatch top level', () => {
   });
 
   test('--help, -h and help: exit 0', async () => {
-    for (const argv of [['--help'], ['-h'], ['help']]) {
+    for (const argv of [['--help'], ['-h'], ['help'], ['help', '--help'], ['help', '-h'], ['help', 'help'], ['help', 'version']]) {
       const r = await run(...argv);
       assert.equal(r.code, 0, argv.join(' '));
       assert.equal(r.out, MAIN_HELP);
@@ -195,6 +195,7 @@ describe('brokerwatch top level', () => {
     const bad = await run('help', 'nonsense');
     assert.equal(bad.code, 2);
     assert.equal(bad.out, MAIN_HELP);
+    assert.equal(bad.err, 'brokerwatch: no help for "nonsense": not a command (the list is above)\n');
   });
 
   test('the main help names every command it dispatches', async () => {

@@ -3,6 +3,7 @@
  * provenance in test/fixtures/replay) and the agent's own UDM file-sink lines.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,6 +73,16 @@ describe('brokerwatch replay', () => {
     const bad = await runCli(['replay', '--format', 'evtx', path.join(FIX, 'sysmon-windows-xml', 'event.xml')]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--format must be one of auto, sysmon, udm, jsonl/);
+  });
+
+  test('a pipe (a FIFO, or <(zcat export.gz)) is an error naming the problem, not "0 findings" with exit 0', async () => {
+    // The reader reads regular files only; the CLI let FIFOs through, so nothing was read and replay exited 0.
+    const fifo = path.join(dir, 'events.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const r = await runCli(['replay', fifo]);
+    assert.equal(r.code, 2, r.stdout);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^brokerwatch: .*events\.fifo is a pipe or a device, not a regular file: replay reads files \(decompress or save the events to a file first\)\n/);
   });
 
   test('the table groups and orders what it shows, and --help teaches the formats', async () => {
