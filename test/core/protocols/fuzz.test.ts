@@ -95,7 +95,7 @@ describe('wire parsers under hostile bytes', () => {
     const many = Array.from({ length: 40 }, (_, i) => pkt(0x30, Buffer.concat([mstr(Buffer.from(`t/${i}`)), Buffer.from('p')])));
     const info = inspectWire([{ timeMs: 0, bytes: Buffer.concat([connect, pkt(0x30, Buffer.concat([mstr(evil), Buffer.from('p')])), pkt(0x30, Buffer.concat([mstr(long), Buffer.from('p')])), ...many]) }]);
     checkStrings(info, 'evil');
-    assert.equal(info.topics?.[0], 'a\\x0a{"injected":true}\\x0d\\x1b[31m\\u2028z'.replace('\\u2028', '\\x2028'));
+    assert.equal(info.topics?.[0], 'a\\x0a{"injected":true}\\x0d\\x1b[31m\\u2028z');
     assert.equal(info.topics?.[1], `${'A'.repeat(DEFAULT_WIRE_CAPS.maxNameLength)}…`);
     assert.equal(info.topics?.length, DEFAULT_WIRE_CAPS.maxNames);
     assert.deepEqual(info.cut, ['name', 'topics']);
