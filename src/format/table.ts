@@ -82,7 +82,7 @@ export function renderTable(t: TableInput): string {
   out.push(...allowedRows(t.connections));
   for (const c of t.correlations) {
     const window = c.window === 'snapshot' ? '' : ` in ${when(c.window.start)} - ${when(c.window.end)}`;
-    out.push('', `CORRELATION ${c.rule} (${c.severity}): ${c.event_count} connections from ${safeText(c.host)}${window} to ${c.connection_count} distinct external brokers; protocols ${c.protocols_seen.join(', ')}; processes ${c.initiating_process.map((p) => safeText(p)).join(', ') || '(unknown)'}`);
+    out.push('', `CORRELATION ${c.rule} (${c.severity}): ${c.event_count} connections from ${safeText(c.host)}${window} to ${c.connection_count} distinct external broker${c.connection_count === 1 ? '' : 's'}; protocols ${c.protocols_seen.join(', ')}; processes ${c.initiating_process.map((p) => safeText(p)).join(', ') || '(unknown)'}`);
   }
   if (t.warnings.length > 0) {
     out.push('', 'WARNINGS (partial results)');
