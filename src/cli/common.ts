@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../config/embedded';
+import { packageFileText } from '../config/embedded';
 
 export interface CliIO {
   stdout(text: string): void;
@@ -16,7 +16,7 @@ export const EXIT = { ok: 0, findings: 1, error: 2 } as const;
 
 export function version(): string {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(packageFileText('package.json')) as { version: string }).version;
   } catch {
     return '0.0.0-unknown';
   }
