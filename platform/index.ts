@@ -7,8 +7,8 @@ import type { Config } from '../src/config/schema';
 import { AdapterUnavailableError, type Source } from '../src/core/source';
 import { ProcfsSource } from './linux/procfs/source';
 import { EbpfSource, tracedPorts } from './linux/ebpf/source';
-import { LSOF_PATHS, locateTool, procfsProcessFacts, PS_PATHS, type ProcessFacts, realLsofDeps } from './darwin/lsof/read';
-import { LsofSource } from './darwin/lsof/source';
+import { LSOF_PATHS, locateTool, procfsProcessFacts, PS_PATHS, type ProcessFacts, realLsofDeps } from './unix/lsof/read';
+import { LsofSource } from './unix/lsof/source';
 
 export interface AdapterContext {
   config: Config;

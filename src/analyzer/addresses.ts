@@ -1,7 +1,7 @@
 import dns from 'node:dns/promises';
 import type { BrokerEntry } from '../config/schema';
 import { addressKind } from '../config/schema';
-import { canonicalIp, parseIp } from './ip';
+import { canonicalIp, parseIp } from '../core/ip';
 import { parseRange, type Range } from './networks';
 
 /** Resolves a host name to all its addresses (A and AAAA). Injected so tests can use a fixed table. */

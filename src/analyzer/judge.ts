@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { ConnectionEvent, Finding, ProcessInfo, Severity, Verdict } from '../core/types';
-import { endpointText } from '../format/text';
+import { endpointText } from '../core/text';
 import { applyProcessAnalytic } from './process-analytics';
 import { baseName } from './processes';
 import { maxSeverity, minSeverity, raiseSeverity, type Rules } from './rules';

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { DestinationClass } from '../core/types';
-import { parseIp } from './ip';
+import { parseIp } from '../core/ip';
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 

@@ -11,7 +11,7 @@
  */
 import type { ConnectionEvent, DestinationClass, Severity, Verdict } from '../core/types';
 import { SEVERITY_ORDER } from '../core/types';
-import { endpointText } from '../format/text';
+import { endpointText } from '../core/text';
 import { applyProcessAnalytic } from './process-analytics';
 import type { Rules } from './rules';
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { packageFileText } from '../config/embedded';
+export { version } from '../config/embedded';
 
 export interface CliIO {
   stdout(text: string): void;
@@ -14,13 +14,6 @@ export const processIO: CliIO = {
 
 export const EXIT = { ok: 0, findings: 1, error: 2 } as const;
 
-export function version(): string {
-  try {
-    return (JSON.parse(packageFileText('package.json')) as { version: string }).version;
-  } catch {
-    return '0.0.0-unknown';
-  }
-}
 
 /** Writes a file whole or not at all (temp file + rename), so a reader never sees half a report. */
 export function writeFileAtomic(file: string, text: string): void {

@@ -1,17 +1,11 @@
-import { adapterNames, createSource } from '../../platform';
-import { analyzeSnapshot } from '../analyzer/analyze';
-import { type Resolver, systemResolver } from '../analyzer/addresses';
-import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
-import { compileRules, resolveBrokerNames } from '../analyzer/rules';
-import { loadConfig } from '../config/load';
-import { AdapterUnavailableError } from '../core/source';
-import { hostFacts } from '../core/host';
+import { adapterNames } from '../../platform';
+import type { Resolver } from '../analyzer/addresses';
 import type { HostFacts } from '../core/types';
-import { WarningCollector } from '../core/warnings';
-import { reportJson, type ScanReport } from '../format/report';
+import { scanHost } from '../engine/scan';
+import { reportJson } from '../format/report';
 import { reportTable } from '../format/table';
 import { parseCommandArgs } from './args';
-import { type CliIO, EXIT, version, writeFileAtomic } from './common';
+import { type CliIO, EXIT, writeFileAtomic } from './common';
 
 export const SCAN_HELP = `Usage: brokerwatch scan [options]
 
@@ -58,44 +52,15 @@ export async function scanCommand(argv: string[], deps: ScanDeps): Promise<numbe
     deps.io.stdout(SCAN_HELP);
     return EXIT.ok;
   }
-  const { config, files } = loadConfig(values.config ?? []);
-  const rules = compileRules(config, values['include-loopback'] ? { includeLoopback: true } : {});
-  const warn = new WarningCollector();
-  const [hostInfo, nameFailures] = await Promise.all([(deps.host ?? hostFacts)(), resolveBrokerNames(rules, deps.resolver ?? systemResolver)]);
-  for (const f of nameFailures) warn.add('broker-unresolved', f);
-
-  const adapterName = values.adapter ?? config.adapter;
-  const source = createSource(adapterName, {
-    config,
-    isCandidate: (ip, port) => isCandidate(ip, port, rules),
-    isPubSubPort: (port) => isPubSubPort(port, rules),
-    isWatchedPort: (port) => isWatchedPort(port, rules),
+  const report = await scanHost({
+    configFiles: values.config ?? [],
+    ...(values['include-loopback'] ? { includeLoopback: true } : {}),
+    ...(values.adapter ? { adapter: values.adapter } : {}),
+    ...(deps.resolver ? { resolver: deps.resolver } : {}),
+    ...(deps.host ? { host: deps.host } : {}),
   });
-  if (!source.snapshot) throw new AdapterUnavailableError(source.name, `it streams connects for \`brokerwatch run\` and cannot take a one-shot snapshot; scan with ${adapterNames().filter((a) => a !== source.name).join(' or ')}`);
-  let snapshot;
-  try {
-    snapshot = await source.snapshot();
-  } finally {
-    await source.close();
-  }
-  warn.addAll(snapshot.warnings);
-  const analysis = analyzeSnapshot(snapshot.connections, rules, hostInfo.hostname);
-  const report: ScanReport = {
-    tool: { name: 'brokerwatch', version: version() },
-    time: new Date().toISOString(),
-    host: hostInfo,
-    adapter: source.name,
-    mode: config.mode,
-    configFiles: files,
-    warnings: warn.list(),
-    stats: snapshot.stats,
-    summary: analysis.counts,
-    connections: analysis.connections,
-    findings: analysis.findings,
-    correlations: analysis.correlations,
-  };
   const text = values.json ? reportJson(report) : reportTable(report);
   if (values.output) writeFileAtomic(values.output, text);
   else deps.io.stdout(text);
-  return analysis.findings.length > 0 ? EXIT.findings : EXIT.ok;
+  return report.findings.length > 0 ? EXIT.findings : EXIT.ok;
 }

@@ -1,6 +1,6 @@
 import { sendControlRequest } from '../control/client';
 import { formatStatus } from '../control/status';
-import { safeText } from '../format/text';
+import { safeText } from '../core/text';
 import { parseCommandArgs, UsageError } from './args';
 import { type CliIO, EXIT } from './common';
 import { controlSocketFor, reportClientError, SOCKET_HELP } from './control-common';

@@ -1,5 +1,5 @@
 import { sendControlRequest, waitUntilGone } from '../control/client';
-import { safeText } from '../format/text';
+import { safeText } from '../core/text';
 import { parseCommandArgs } from './args';
 import { type CliIO, EXIT } from './common';
 import { controlSocketFor, reportClientError, SOCKET_HELP } from './control-common';

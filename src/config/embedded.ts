@@ -70,3 +70,12 @@ export const DEFAULT_CONFIG_NAME = '(embedded default config/default.yaml)';
 export function defaultConfigText(): string {
   return packageFileText('config/default.yaml');
 }
+
+/** The package's version (package.json beside config/). */
+export function version(): string {
+  try {
+    return (JSON.parse(packageFileText('package.json')) as { version: string }).version;
+  } catch {
+    return '0.0.0-unknown';
+  }
+}

@@ -1,10 +1,10 @@
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { controlSchema } from '../control/schema';
-import { stateDirSchema, watchdogSchema } from '../service/watchdog';
-import { sinkListSchema } from '../sinks';
-import { duration } from './duration';
+import { controlSchema } from './control';
+import { stateDirSchema, watchdogSchema } from './service';
+import { sinkListSchema } from './sinks';
+import { duration } from '../core/duration';
 
 /**
  * The configuration schema. config/default.yaml documents every key; this file enforces it.

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { Logger } from '../service/log';
+import type { Logger } from '../core/logger';
 import { prepareSocketDirectory, removeStaleSocket } from './socket-dir';
 import {
   type ControlReply, type ControlRequest, encodeFrame, FrameTooLongError, LineDecoder, MAX_REQUEST_BYTES, parseRequest,

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import type { Logger } from '../service/log';
+import type { Logger } from '../core/logger';
 
 /** Thrown when the socket's directory or an existing file at its path cannot be used safely. */
 export class UnsafeSocketPathError extends Error {

@@ -3,7 +3,7 @@
  * by the client (formatStatus). The client treats the reply as data from another process: it reads
  * only the fields it knows, checks their types and escapes text before printing it.
  */
-import { safeText } from '../format/text';
+import { safeText } from '../core/text';
 
 /** The parts of the Daemon that status reads (kept narrow so tests and run.ts can pass anything that fits). */
 export interface StatusDaemon {

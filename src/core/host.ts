@@ -1,6 +1,6 @@
 import os from 'node:os';
 import si from 'systeminformation';
-import { canonicalIp } from '../analyzer/ip';
+import { canonicalIp } from './ip';
 import type { HostFacts } from './types';
 
 /** This host's non-loopback addresses, canonical form. */

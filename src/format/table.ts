@@ -1,5 +1,5 @@
 import type { ScanReport } from './report';
-import { columns, endpointText, safeText } from './text';
+import { columns, endpointText, safeText } from '../core/text';
 
 /** The human view of a scan: findings first with their reasons, then the other judged connections. */
 export function reportTable(r: ScanReport): string {

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema';
 import { resolveControlPath } from '../control/paths';
 import { type ControlServer, startControlServer } from '../control/server';
 import { collectStatus, type StatusDaemon, type StatusInfo } from '../control/status';
-import type { Logger } from './log';
+import type { Logger } from '../core/logger';
 import { startWatchdog } from './watchdog';
 
 export interface ServiceLifeOptions {

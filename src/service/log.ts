@@ -1,5 +1,6 @@
 import winston from 'winston';
-import { safeText } from '../format/text';
+import type { Logger } from '../core/logger';
+import { safeText } from '../core/text';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -18,7 +19,7 @@ export interface LogSettings {
  * clean for the stdout sink. Messages can carry process names, so control characters are escaped:
  * one log entry is one line.
  */
-export function createLogger(settings: LogSettings): winston.Logger {
+export function createLogger(settings: LogSettings): Logger & { close(): void } {
   const line = winston.format.printf((info) => {
     const { timestamp, level, message, ...rest } = info as Record<string, unknown>;
     const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
@@ -39,13 +40,4 @@ export function createLogger(settings: LogSettings): winston.Logger {
   return winston.createLogger({ level: settings.level, format: winston.format.combine(winston.format.timestamp(), line), transports });
 }
 
-/** A logger that keeps entries in memory, for tests of components that log. */
-export function memoryLogger(entries: { level: string; message: string }[]): Pick<winston.Logger, 'error' | 'warn' | 'info' | 'debug'> {
-  const push = (level: string) => (message: unknown) => {
-    entries.push({ level, message: String(message) });
-    return undefined as never;
-  };
-  return { error: push('error'), warn: push('warn'), info: push('info'), debug: push('debug') } as never;
-}
-
-export type Logger = Pick<winston.Logger, 'error' | 'warn' | 'info' | 'debug'>;
+export { type Logger, memoryLogger } from '../core/logger';

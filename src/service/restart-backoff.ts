@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from './log';
+import type { Logger } from '../core/logger';
 
 export const WATCHDOG_STATE_FILE = 'watchdog-exits.json';
 

@@ -6,25 +6,11 @@
  * CPU percent is of one core (100 = one core busy), as osquery's watchdog counts it. It measures
  * this process only: a bpftrace child is not counted.
  */
-import { z } from 'zod';
-import { duration } from '../config/duration';
-import type { Logger } from './log';
+import type { WatchdogSettings } from '../config/service';
+import type { Logger } from '../core/logger';
 import { recordWatchdogExit } from './restart-backoff';
 
-const durationMs = duration;
-
-export const watchdogSchema = z.strictObject({
-  enabled: z.boolean(),
-  interval: durationMs,
-  maxCpuPercent: z.number().positive(),
-  cpuWindow: durationMs,
-  maxRssMb: z.number().positive(),
-}).refine((w) => w.cpuWindow >= w.interval, { error: 'watchdog.cpuWindow must be at least watchdog.interval', path: ['cpuWindow'] });
-
-/** Where the agent keeps state between runs (watchdog exits for the backoff; the spool may live here too). */
-export const stateDirSchema = z.string().min(1).refine((p) => !p.includes('\u0000'), { error: 'a path cannot contain a NUL character' });
-
-export type WatchdogSettings = z.output<typeof watchdogSchema>;
+export { stateDirSchema, watchdogSchema, type WatchdogSettings } from '../config/service';
 
 /** The exit code of a watchdog exit: non-zero so systemd (Restart=on-failure) and launchd restart the agent. */
 export const WATCHDOG_EXIT_CODE = 3;

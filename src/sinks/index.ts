@@ -1,49 +1,20 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Sink } from '../core/sink';
-import type { Logger } from '../service/log';
-import { ChronicleApiSink, chronicleApiSinkSchema } from './chronicle-api';
+import type { Logger } from '../core/logger';
+import { ChronicleApiSink } from './chronicle/chronicle-api';
 import { FileSink } from './file';
-import { ForwarderSink, forwarderSinkSchema } from './forwarder';
-import { spoolSchema } from './spool-config';
-import { SpooledSink } from './spooled-sink';
+import { ForwarderSink } from './forwarder/forwarder';
+import { type RecordFormat, type SinkSpec, type spoolBlock } from '../config/sinks';
+import { spoolSchema } from '../config/spool';
+import { SpooledSink } from './spool/spooled-sink';
 import { StdoutSink } from './stdout';
 
 export { FileSink, FileSinkError } from './file';
 export { MemorySink } from './memory';
 export { StdoutSink } from './stdout';
 
-/** Which record format a sink receives. The Chronicle API takes UDM only. */
-const format = z.enum(['udm', 'ocsf']);
-
-/**
- * The spool in front of a network sink. `path` defaults to <stateDir>/spool/<type>-<n>; `false`
- * turns the spool off (then records written while the collector is unreachable are lost).
- */
-const spoolBlock = z.union([z.literal(false), spoolSchema.extend({ path: z.string().min(1).optional() })]);
-
-/**
- * One entry of the `sinks` list in the config. Strict like the rest of the schema: an unknown key
- * is an error that names its path. `path` is used as given (a relative path is relative to the
- * agent's working directory, which for a service is usually /).
- */
-export const sinkSpecSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('stdout'), format: format.default('udm') }),
-  z.strictObject({
-    type: z.literal('file'),
-    path: z.string().min(1).refine((p) => !p.includes('\u0000'), { error: 'a file path cannot contain a NUL character' }),
-    fsync: z.boolean().optional(),
-    format: format.default('udm'),
-  }),
-  forwarderSinkSchema.extend({ spool: spoolBlock.optional() }),
-  chronicleApiSinkSchema.extend({ spool: spoolBlock.optional() }),
-]);
-
-/** The whole `sinks` list. */
-export const sinkListSchema = z.array(sinkSpecSchema);
-
-export type SinkSpec = z.output<typeof sinkSpecSchema>;
-export type RecordFormat = z.output<typeof format>;
+export { sinkListSchema, sinkSpecSchema, type RecordFormat, type SinkSpec } from '../config/sinks';
 
 export interface SinkOptions {
   /** Where sinks report repairs, drops and other non-fatal trouble (the agent's logger). */

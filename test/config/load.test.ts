@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { compileRules } from '../../src/analyzer/rules';
-import { parseDuration } from '../../src/config/duration';
+import { parseDuration } from '../../src/core/duration';
 import { DEFAULT_CONFIG_NAME, defaultConfigText, packageRoot } from '../../src/config/embedded';
 import { ConfigError } from '../../src/config/errors';
 import { loadConfig, mergeConfig, parseYaml } from '../../src/config/load';

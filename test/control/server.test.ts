@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ControlClientError, sendControlRequest, waitUntilGone } from '../../src/control/client';
 import { type ControlHandlers, type ControlServer, startControlServer } from '../../src/control/server';
-import { memoryLogger } from '../../src/service/log';
+import { memoryLogger } from '../../src/core/logger';
 import { needs, nobody, notRoot } from './needs';
 
 let tmp = '';

@@ -12,7 +12,7 @@ import {
   connectionToOcsf, correlationToOcsf, createOcsfFormatter, findingToOcsf, OCSF_LIMITS, type OcsfRecord, toJsonLine,
 } from '../../src/format/ocsf';
 import { connectionToUdm, correlationToUdm, findingToUdm } from '../../src/format/udm';
-import type { RecordFormatter } from '../../src/service/daemon';
+import type { RecordFormatter } from '../../src/engine/daemon';
 import * as cases from './udm-cases';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'ocsf');

@@ -4,8 +4,8 @@
 //     "mode": "write" | "drain", "count": N, "prefix": "id-prefix" }
 // write: spools `count` records, prints "SPOOLED <n>" and keeps running (delivering) until killed.
 // drain: prints "DRAINED <stats json>" once the spool is empty, closes cleanly and exits 0.
-import { ForwarderSink, forwarderSinkSchema } from '../../src/sinks/forwarder';
-import { SpooledSink, spoolSchema } from '../../src/sinks/spool';
+import { ForwarderSink, forwarderSinkSchema } from '../../src/sinks/forwarder/forwarder';
+import { SpooledSink, spoolSchema } from '../../src/sinks/spool/spool';
 
 interface AgentArgs {
   forwarder: unknown;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { memoryLogger } from '../../src/service/log';
+import { memoryLogger } from '../../src/core/logger';
 import { backoffDelayMs, readWatchdogExits, recordWatchdogExit, startupBackoff, WATCHDOG_STATE_FILE } from '../../src/service/restart-backoff';
 import { startWatchdog, WATCHDOG_EXIT_CODE, WatchdogMonitor, watchdogSchema } from '../../src/service/watchdog';
 

@@ -11,8 +11,8 @@ import YAML from 'yaml';
 import {
   ChronicleApiError, ChronicleApiSink, type ChronicleApiSinkConfig, chronicleApiSinkSchema, importUrl, MAX_REQUEST_BYTES,
   MIN_WAIT_AFTER_429_MS, retryAfterMs,
-} from '../../src/sinks/chronicle-api';
-import { packRequests } from '../../src/sinks/chronicle-batch';
+} from '../../src/sinks/chronicle/chronicle-api';
+import { packRequests } from '../../src/sinks/chronicle/batch';
 import { FakeChronicle } from '../helpers/fake-chronicle';
 
 const PROJECT = 'bw-test-project';

@@ -5,14 +5,14 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, test } from 'node:test';
 import type { OutRecord } from '../../src/core/sink';
-import { memoryLogger } from '../../src/service/log';
+import { memoryLogger } from '../../src/core/logger';
 import { Backoff } from '../../src/sinks/backoff';
-import { parseByteSize } from '../../src/sinks/config-parts';
+import { parseByteSize } from '../../src/config/parts';
 import { toJsonLine } from '../../src/format/jsonline';
 import { defaultIdOf, defaultIsFinding, fastJsonLine } from '../../src/sinks/delivery';
-import { ForwarderError, ForwarderSink, forwarderSinkSchema } from '../../src/sinks/forwarder';
-import { capRecord, waterLevel } from '../../src/sinks/size-cap';
-import { syslogHeader, syslogHostname, syslogSeverity } from '../../src/sinks/syslog';
+import { ForwarderError, ForwarderSink, forwarderSinkSchema } from '../../src/sinks/forwarder/forwarder';
+import { capRecord, waterLevel } from '../../src/sinks/forwarder/size-cap';
+import { syslogHeader, syslogHostname, syslogSeverity } from '../../src/sinks/forwarder/syslog';
 
 const servers: net.Server[] = [];
 after(async () => {

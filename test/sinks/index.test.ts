@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { memoryLogger } from '../../src/service/log';
+import { memoryLogger } from '../../src/core/logger';
 import { createOutput, createOutputs, FileSink, sinkListSchema, sinkSpecSchema, StdoutSink } from '../../src/sinks';
-import { SpooledSink } from '../../src/sinks/spooled-sink';
+import { SpooledSink } from '../../src/sinks/spool/spooled-sink';
 
 test('sinkSpecSchema accepts stdout and file specs, UDM unless told otherwise', () => {
   assert.deepEqual(sinkSpecSchema.parse({ type: 'stdout' }), { type: 'stdout', format: 'udm' });

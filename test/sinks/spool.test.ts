@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, test } from 'node:test';
 import type { OutRecord, Sink } from '../../src/core/sink';
-import { memoryLogger } from '../../src/service/log';
+import { memoryLogger } from '../../src/core/logger';
 import { MemorySink } from '../../src/sinks/memory';
-import { listSegments, Spool, type SpoolConfig, SpooledSink, spoolSchema } from '../../src/sinks/spool';
+import { listSegments, Spool, type SpoolConfig, SpooledSink, spoolSchema } from '../../src/sinks/spool/spool';
 
 const dirs: string[] = [];
 afterEach(() => {

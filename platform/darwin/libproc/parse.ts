@@ -8,7 +8,7 @@
  * and arm64). test/fixtures/darwin/libproc/gen.c transcribes those structs and has the C compiler
  * check every offset below.
  */
-import { canonicalIp } from '../../../src/analyzer/ip';
+import { canonicalIp } from '../../../src/core/ip';
 import type { Endpoint, Transport } from '../../../src/core/types';
 
 export const PROC_PIDLISTFDS = 1;

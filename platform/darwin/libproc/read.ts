@@ -5,7 +5,7 @@
  *
  * Verified on byte fixtures only (test/fixtures/darwin/libproc): no Mac has run this file yet.
  */
-import type { ProcessFacts } from '../lsof/read';
+import type { ProcessFacts } from '../../unix/lsof/read';
 import {
   type FdEntry, parseFdList, parsePidList, parsePidPath, parseSocketFdInfo, PROC_PIDFDSOCKETINFO, PROC_PIDFDSOCKETINFO_SIZE,
   PROC_PIDLISTFD_SIZE, PROC_PIDLISTFDS, PROC_PIDPATHINFO_MAXSIZE, type SocketDecode,

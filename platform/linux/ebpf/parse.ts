@@ -3,7 +3,7 @@
  * lines in. Every string that came from a process (comm, exec file name) is hostile: it is only
  * ever the LAST field of a line and is returned as data, never interpreted.
  */
-import { canonicalIp } from '../../../src/analyzer/ip';
+import { canonicalIp } from '../../../src/core/ip';
 import type { ConnectionEvent, ProcessInfo } from '../../../src/core/types';
 import { TCP_STATES } from '../procfs/parse';
 

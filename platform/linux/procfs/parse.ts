@@ -1,7 +1,7 @@
 /**
  * Pure parsers for Linux procfs text. No I/O here: read.ts feeds these the file contents.
  */
-import { canonicalIp } from '../../../src/analyzer/ip';
+import { canonicalIp } from '../../../src/core/ip';
 import type { Endpoint, Transport } from '../../../src/core/types';
 
 /** Kernel TCP states (include/net/tcp_states.h). */

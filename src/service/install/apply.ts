@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { safeText } from '../../format/text';
+import { safeText } from '../../core/text';
 import type { Command, Plan, Step } from './plan';
 import { underRoot, WRAPPER_MARKER } from './plan';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { adapterNames, createSource } from '../../../../platform';
-import { LSOF_PATHS, locateTool } from '../../../../platform/darwin/lsof/read';
+import { LSOF_PATHS, locateTool } from '../../../../platform/unix/lsof/read';
 import { loadConfig } from '../../../../src/config/load';
 import { AdapterUnavailableError } from '../../../../src/core/source';
 

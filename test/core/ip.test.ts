@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canonicalIp } from '../../src/analyzer/ip';
+import { canonicalIp } from '../../src/core/ip';
 
 test('canonicalIp writes IPv6 short, unwraps IPv4-mapped, rejects junk', () => {
   assert.equal(canonicalIp('2001:0db8:0000:0000:0000:0000:0000:0007'), '2001:db8::7');

@@ -3,7 +3,7 @@
  * Defaults are in the schema because the block may sit under any network sink; each says why.
  */
 import { z } from 'zod';
-import { backoffSchema, byteSize, durationMs } from './config-parts';
+import { backoffSchema, byteSize, durationMs } from './parts';
 
 export const spoolSchema = z.strictObject({
   /** The spool folder (created if missing). One agent per folder: a lock file holds its pid. */

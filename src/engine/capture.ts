@@ -5,7 +5,7 @@ import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { Source } from '../core/source';
 import type { ConnectionEvent } from '../core/types';
-import type { Logger } from './log';
+import type { Logger } from '../core/logger';
 
 export interface CaptureStatus {
   /** The source delivering events now. */

@@ -29,16 +29,15 @@
  */
 import type https from 'node:https';
 import { z } from 'zod';
-import { duration } from '../config/duration';
-import type { OutRecord, Sink } from '../core/sink';
-import { toJsonLine } from '../format/jsonline';
-import { safeText } from '../format/text';
+import { type ChronicleApiSinkConfig, MAX_REQUEST_BYTES } from '../../config/sinks';
+import type { OutRecord, Sink } from '../../core/sink';
+import { toJsonLine } from '../../format/jsonline';
+import { safeText } from '../../core/text';
 import { CLOUD_PLATFORM_SCOPE, GOOGLE_TOKEN_URL, ServiceAccountTokenSource, TokenError } from './google-token';
 import { HttpTransportError, httpsAgent, httpsPost, type HttpResponse } from './https-post';
-import { packRequests, REQUEST_PREFIX, REQUEST_SUFFIX } from './chronicle-batch';
+import { packRequests, REQUEST_PREFIX, REQUEST_SUFFIX } from './batch';
 
-/** The request size cap ("4 MB"), in bytes: 4,000,000 is below both 4 MB and 4 MiB. */
-export const MAX_REQUEST_BYTES = 4_000_000;
+export { MAX_REQUEST_BYTES, chronicleApiSinkSchema, type ChronicleApiSinkConfig } from '../../config/sinks';
 /** The least wait after an HTTP 429, whatever Retry-After says. Not a setting: tests inject sleep. */
 export const MIN_WAIT_AFTER_429_MS = 30_000;
 const BACKOFF_BASE_MS = 1_000;
@@ -46,38 +45,6 @@ const BACKOFF_MAX_MS = 60_000;
 /** A Retry-After beyond this is read as this: a garbled header must not stall delivery for days. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
 
-const httpsUrl = z.string().refine((v) => { try { const u = new URL(v); return u.protocol === 'https:' && u.search === '' && u.hash === ''; } catch { return false; } },
-  { error: 'an https:// URL (the token is never sent over plain HTTP)' });
-const pathSafe = (what: string) => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, `${what}: letters, digits, ".", "_", ":" or "-"`);
-const durationMs = duration;
-
-/** The config block of one `sinks:` entry with `type: chronicle-api`. */
-export const chronicleApiSinkSchema = z.strictObject({
-  type: z.literal('chronicle-api'),
-  /** The SecOps instance's region: us, europe, europe-west2, asia-southeast1, ... */
-  region: z.string().regex(/^[a-z][a-z0-9-]*[a-z0-9]$/, 'a region such as us, europe or europe-west2'),
-  /** Google Cloud project (id or number) the SecOps instance is bound to. */
-  project: pathSafe('project'),
-  /** The SecOps instance: the customer id (a UUID). */
-  instance: pathSafe('instance'),
-  /** Service-account JSON key with chronicle.events.import on the instance. */
-  credentialsFile: z.string().min(1),
-  apiVersion: z.enum(['v1alpha', 'v1beta', 'v1']).optional(),
-  /** Base URL instead of https://{region}-chronicle.googleapis.com (regional .rep endpoints, Private Service Connect). */
-  endpoint: httpsUrl.optional(),
-  /** OAuth token endpoint instead of https://oauth2.googleapis.com/token. */
-  tokenUrl: httpsUrl.optional(),
-  /** A PEM CA to trust besides the public roots (private endpoints, TLS-inspecting proxies). */
-  caFile: z.string().min(1).optional(),
-  /** Upper bound of one request body, at most 4,000,000 bytes. */
-  maxRequestBytes: z.number().int().min(64 * 1024).max(MAX_REQUEST_BYTES).optional(),
-  /** Tries per request before write() rejects (the spool, if any, retries later). */
-  maxAttempts: z.number().int().min(1).max(100).optional(),
-  /** Per-request timeout. */
-  requestTimeout: durationMs.optional(),
-});
-
-export type ChronicleApiSinkConfig = z.output<typeof chronicleApiSinkSchema>;
 
 /** For tests and embedding; none of these is a user setting. */
 export interface ChronicleApiDeps {

@@ -3,7 +3,7 @@
  * feeds this its stdout. Every string in it is hostile (a process picks its own name), so nothing
  * is trusted for structure beyond what lsof guarantees: it escapes every non-printable byte.
  */
-import { canonicalIp } from '../../../src/analyzer/ip';
+import { canonicalIp } from '../../../src/core/ip';
 import type { Endpoint, Transport } from '../../../src/core/types';
 
 /** One file set of an lsof process set (fields f, t, d, P, n, T). */

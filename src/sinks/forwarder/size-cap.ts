@@ -8,9 +8,9 @@
  *   else -> brokerwatch_truncated
  * Sizes are UTF-8 bytes of the escaped JSON text, which is what crosses the wire.
  */
-import type { OutRecord } from '../core/sink';
-import { toJsonLine } from '../format/jsonline';
-import { fastJsonLine } from './delivery';
+import type { OutRecord } from '../../core/sink';
+import { toJsonLine } from '../../format/jsonline';
+import { fastJsonLine } from '../delivery';
 
 /** Strings are never cut below this many bytes (ids, addresses, enum values stay whole). */
 const MIN_KEEP = 64;

@@ -12,15 +12,11 @@
  * HIGH -> err (3), MEDIUM -> warning (4), LOW -> notice (5), INFORMATIONAL -> info (6). emerg (0)
  * and alert (1) are left to "the system is unusable" conditions an agent cannot judge.
  */
-import type { OutRecord } from '../core/sink';
+import type { OutRecord } from '../../core/sink';
 
-export const FACILITIES = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10,
-  ftp: 11, ntp: 12, audit: 13, alert: 14, clock: 15,
-  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
-} as const;
-export type FacilityName = keyof typeof FACILITIES;
-export const FACILITY_NAMES = Object.keys(FACILITIES) as [FacilityName, ...FacilityName[]];
+import { FACILITIES, type FacilityName } from '../../config/sinks';
+
+export { FACILITIES, FACILITY_NAMES, type FacilityName } from '../../config/sinks';
 
 export const SYSLOG_INFO = 6;
 const FINDING_DEFAULT = 4; // a finding whose severity we cannot read is at least a warning

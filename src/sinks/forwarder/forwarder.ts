@@ -23,62 +23,20 @@
 import os from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import { z } from 'zod';
-import type { OutRecord, Sink } from '../core/sink';
-import type { Logger } from '../service/log';
-import { Backoff } from './backoff';
-import { backoffSchema, byteSize, durationMs } from './config-parts';
-import { defaultIsFinding, type JsonLineSink, type RetryHint, type SpooledLine } from './delivery';
-import { Connection, ForwarderError, openSocket } from './forwarder-connection';
+import type { OutRecord, Sink } from '../../core/sink';
+import type { Logger } from '../../core/logger';
+import { Backoff } from '../backoff';
+import type { ForwarderSinkConfig } from '../../config/sinks';
+import { defaultIsFinding, type JsonLineSink, type RetryHint, type SpooledLine } from '../delivery';
+import { Connection, ForwarderError, openSocket } from './connection';
 import { capRecord, type NoteTruncation } from './size-cap';
 import { FACILITIES, FACILITY_NAMES, SYSLOG_INFO, syslogHeader, syslogHostname, syslogSeverity } from './syslog';
 
-export { ForwarderError } from './forwarder-connection';
+export { ForwarderError } from './connection';
+export { forwarderSinkSchema, forwarderTlsSchema, type ForwarderSinkConfig } from '../../config/sinks';
 
-const MAX_LINE = 1_000_000; // the forwarder's limit is 1 MB per log line
 
-export const forwarderTlsSchema = z.strictObject({
-  enabled: z.boolean().default(false),
-  /** PEM CA bundle that signed the collector's certificate; null: Node's bundled Mozilla roots. */
-  caFile: z.string().min(1).nullable().default(null),
-  /** Client certificate and key (PEM), for collectors that require mutual TLS. Both or neither. */
-  certFile: z.string().min(1).nullable().default(null),
-  keyFile: z.string().min(1).nullable().default(null),
-  /** The name to verify in the collector's certificate (and send as SNI); null: `host`. */
-  servername: z.string().min(1).nullable().default(null),
-  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
-  /** Turns certificate verification off. Only ever explicit; a warning is logged at every connect. */
-  insecureSkipVerify: z.boolean().default(false),
-}).refine((t) => (t.certFile === null) === (t.keyFile === null), { message: 'tls.certFile and tls.keyFile go together: set both or neither' });
 
-export const forwarderSinkSchema = z.strictObject({
-  type: z.literal('forwarder'),
-  host: z.string().min(1),
-  /** 10514: the port in Google's forwarder syslog collector examples. */
-  port: z.number().int().min(1).max(65535).default(10514),
-  /** Payload: OCSF for the forwarder/Bindplane prebuilt OCSF parser, UDM for a custom parser. */
-  format: z.enum(['udm', 'ocsf']).default('ocsf'),
-  framing: z.enum(['json', 'syslog']).default('json'),
-  syslog: z.strictObject({
-    facility: z.enum(FACILITY_NAMES).default('local0'),
-    /** RFC 5424 HOSTNAME; null: this machine's host name. */
-    hostname: z.string().min(1).nullable().default(null),
-  }).prefault({}),
-  tls: forwarderTlsSchema.prefault({}),
-  /** Per-event cap (the forwarder takes up to 1 MB a line); longer strings are cut and the event says so. */
-  maxEventBytes: byteSize.default(256 * 1024).refine((n) => n >= 4096 && n < MAX_LINE, { message: `maxEventBytes must be at least 4096 and below ${MAX_LINE}` }),
-  /** Lines are joined into socket writes of about this size (one syscall, one TLS record run per chunk). */
-  batchBytes: byteSize.default(256 * 1024),
-  connectTimeout: durationMs.default(10_000),
-  /** How long a connection must stay healthy after a write before its lines count as delivered. */
-  ackGrace: durationMs.default(250),
-  /** TCP keepalive idle time: probes find a vanished collector and keep NAT/firewall state. */
-  keepAlive: durationMs.default(30_000),
-  /** Close our side after this long without writes: before the forwarder's own 60 s idle cut. */
-  idleClose: durationMs.default(50_000),
-  reconnect: backoffSchema.prefault({}),
-});
-
-export type ForwarderSinkConfig = z.output<typeof forwarderSinkSchema>;
 
 export interface ForwarderDeps {
   log: Logger;

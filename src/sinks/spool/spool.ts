@@ -33,16 +33,16 @@
  */
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../service/log';
-import type { SpoolConfig } from './spool-config';
-import type { SpooledLine, SpoolItem } from './delivery';
+import type { Logger } from '../../core/logger';
+import type { SpoolConfig } from '../../config/spool';
+import type { SpooledLine, SpoolItem } from '../delivery';
 import {
   after, type Lane, LANES, type Position, readAt, readState, releaseLock, SEGMENT_RE, segmentName, syncFolder, TailCache, takeLock, writeAll, writeState,
-} from './spool-files';
-import { encodeEntryInto, entrySize, parseEntries, scanSegment } from './spool-format';
+} from './files';
+import { encodeEntryInto, entrySize, parseEntries, scanSegment } from './format';
 
-export { type SpoolConfig, spoolSchema } from './spool-config';
-export { listSegments, type Lane, type Position } from './spool-files';
+export { type SpoolConfig, spoolSchema } from '../../config/spool';
+export { listSegments, type Lane, type Position } from './files';
 export { SpooledSink, type SpooledSinkDeps, type SpooledSinkStats } from './spooled-sink';
 
 export type FsyncPolicy = SpoolConfig['fsync'];

@@ -13,7 +13,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import type https from 'node:https';
-import { safeText } from '../format/text';
+import { safeText } from '../../core/text';
 import { httpsPost } from './https-post';
 
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';

@@ -9,7 +9,7 @@ import type { OutRecord } from '../core/sink';
 import type { Source } from '../core/source';
 import type { ConnectionEvent, Finding, HostFacts, JudgedConnection } from '../core/types';
 import type { Output, RecordFormat } from '../sinks';
-import type { Logger } from './log';
+import type { Logger } from '../core/logger';
 
 /** Turns analyzer output into sink records (UDM, OCSF, ...). */
 export interface RecordFormatter {

@@ -5,10 +5,10 @@ import { describe, test } from 'node:test';
 import {
   decodeLsofValue, type LsofProcess, type LsofSocket, lsofSockets, normalizeTcpState, parseLsofEndpoint, parseLsofFields,
   parseLsofInternetName,
-} from '../../../../platform/darwin/lsof/parse';
-import { parsePsOutput } from '../../../../platform/darwin/lsof/ps';
+} from '../../../../platform/unix/lsof/parse';
+import { parsePsOutput } from '../../../../platform/unix/lsof/ps';
 
-const FIXTURES = path.join(__dirname, '..', '..', '..', 'fixtures', 'darwin', 'lsof');
+const FIXTURES = path.join(__dirname, '..', '..', '..', 'fixtures', 'unix', 'lsof');
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name));
 
 function clean(name: string): LsofProcess[] {

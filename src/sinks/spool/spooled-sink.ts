@@ -8,11 +8,11 @@
  * after a backoff, so a batch that did arrive may arrive twice: delivery is at-least-once, and
  * each record's stable id (UDM metadata.product_log_id) lets the SIEM side drop the duplicates.
  */
-import type { OutRecord, Sink } from '../core/sink';
-import { toJsonLine } from '../format/jsonline';
-import type { Logger } from '../service/log';
-import { Backoff, sleepUnlessAborted } from './backoff';
-import { contentRejected, defaultIdOf, defaultIsFinding, fastJsonLine, hasRetryHint, isJsonLineSink, type SpooledLine, type SpoolItem } from './delivery';
+import type { OutRecord, Sink } from '../../core/sink';
+import { toJsonLine } from '../../format/jsonline';
+import type { Logger } from '../../core/logger';
+import { Backoff, sleepUnlessAborted } from '../backoff';
+import { contentRejected, defaultIdOf, defaultIsFinding, fastJsonLine, hasRetryHint, isJsonLineSink, type SpooledLine, type SpoolItem } from '../delivery';
 import { Spool, type SpoolBatch, type SpoolConfig, type SpoolRange } from './spool';
 
 export interface SpooledSinkDeps {

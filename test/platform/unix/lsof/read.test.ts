@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { type ExecResult, LSOF_ARGS, locateTool, type LsofDeps, LsofReader, type ProcessFacts } from '../../../../platform/darwin/lsof/read';
-import { LsofSource } from '../../../../platform/darwin/lsof/source';
+import { type ExecResult, LSOF_ARGS, locateTool, type LsofDeps, LsofReader, type ProcessFacts } from '../../../../platform/unix/lsof/read';
+import { LsofSource } from '../../../../platform/unix/lsof/source';
 import type { ConnectionEvent } from '../../../../src/core/types';
 
-const FIXTURES = path.join(__dirname, '..', '..', '..', 'fixtures', 'darwin', 'lsof');
+const FIXTURES = path.join(__dirname, '..', '..', '..', 'fixtures', 'unix', 'lsof');
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name));
 
 interface Call { file: string; args: readonly string[]; env: NodeJS.ProcessEnv }

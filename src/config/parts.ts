@@ -4,7 +4,7 @@
  * Durations and sizes use the same words as the rest of the config ("30s", "256KiB").
  */
 import { z } from 'zod';
-import { duration } from '../config/duration';
+import { duration } from '../core/duration';
 
 /** "250ms", "30s", "5m" or a number of seconds; yields milliseconds (the config's one duration type). */
 export const durationMs = duration;
