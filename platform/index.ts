@@ -18,6 +18,8 @@ export interface AdapterContext {
   isPubSubPort?(port: number): boolean;
   /** Destination ports worth looking at at all (adapters skip other rows before decoding them). */
   isWatchedPort?(port: number): boolean;
+  /** The same ports as a list, for adapters that filter in the kernel (netlink sock_diag). */
+  watchedPorts?: readonly number[];
   platform?: NodeJS.Platform;
   /** Streaming sources report here when they go down (up=false) and come back (the daemon polls meanwhile). */
   onStatus?(up: boolean, why?: string): void;
@@ -38,7 +40,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
       if (!fs.existsSync(`${root}/net/tcp`) && !fs.existsSync(`${root}/self/net/tcp`) && !fs.existsSync(`${root}/1/net/tcp`)) {
         throw new AdapterUnavailableError('procfs', `no procfs at ${root} (set procRoot in the config)`);
       }
-      return new ProcfsSource({ procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort });
+      return new ProcfsSource({ procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort, ...(ctx.watchedPorts ? { watchedPorts: ctx.watchedPorts } : {}) });
     },
   },
   ebpf: {

@@ -39,7 +39,10 @@ export function extractMember(tarball: string, member: string, to: string): void
   const dir = fs.mkdtempSync(path.join(path.dirname(to), '.extract-'));
   try {
     execFileSync('tar', ['-xzf', tarball, '-C', dir, `package/${member}`]);
-    fs.copyFileSync(path.join(dir, 'package', member), to);
+    // Copy then rename: a build running at the same time never sees half a file.
+    const tmp = `${to}.${process.pid}.tmp`;
+    fs.copyFileSync(path.join(dir, 'package', member), tmp);
+    fs.renameSync(tmp, to);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 import { createSource } from '../../platform';
 import { ProcfsSource } from '../../platform/linux/procfs/source';
-import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
+import { isCandidate, isPubSubPort, isWatchedPort, watchedPorts } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { Source } from '../core/source';
@@ -20,6 +20,7 @@ function pollingSource(config: Config, rules: Rules): Source {
     isCandidate: (ip: string, port: number) => isCandidate(ip, port, rules),
     isPubSubPort: (port: number) => isPubSubPort(port, rules),
     isWatchedPort: (port: number) => isWatchedPort(port, rules),
+    watchedPorts: watchedPorts(rules),
   };
   if (process.platform === 'linux' && (config.adapter === 'auto' || config.adapter === 'procfs')) {
     return new ProcfsSource({ procRoot: config.procRoot, ...filters }, undefined, config.pollInterval);

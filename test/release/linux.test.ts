@@ -13,7 +13,7 @@ import type { ScanReport } from '../../src/format/report';
 import { buildRpm } from '../../installers/linux/rpm';
 import { targetById } from '../../installers/release/targets';
 import { runScanJson, REPO_ROOT } from '../helpers/cli';
-import { findExecutable, freePort, useLab, waitForEstablished } from '../helpers/lab';
+import { findExecutable, useLab, waitForEstablished } from '../helpers/lab';
 import { needs } from '../control/needs';
 import { ensureRelease, RELEASE_DIR, run } from './build-helper';
 
@@ -56,7 +56,7 @@ test('scan --json of the release binary judges a live test host\'s connection as
   if (!lab) return;
   if (buildError) throw buildError;
   t.after(() => lab.stopAll());
-  const port = await freePort(lab.external.ipv4);
+  const port = 20000 + (process.pid % 20000); // the test host's namespace is this lab's own: any port is free there
   await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port }]);
   const nc = lab.spawnRoot('nc', [lab.external.ipv4, String(port)]);
   await waitForEstablished(nc, lab.external.ipv4, port);
