@@ -6,6 +6,8 @@
  */
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import fs from 'node:fs';
+import { parseYaml } from '../../src/config/load';
 import { KOFFI_VERSION } from './targets';
 
 export const REPO = path.resolve(__dirname, '..', '..');
@@ -36,7 +38,12 @@ export async function bundle(outFile: string, koffiSha256: string): Promise<Bund
     logLevel: 'warning',
     metafile: true,
     plugins: [koffiRelease],
-    define: { __KOFFI_SHA256__: JSON.stringify(koffiSha256), __KOFFI_VERSION__: JSON.stringify(KOFFI_VERSION) },
+    define: {
+      __KOFFI_SHA256__: JSON.stringify(koffiSha256),
+      __KOFFI_VERSION__: JSON.stringify(KOFFI_VERSION),
+      // The default config parsed now, with the parser the binary would use (a YAML error fails the build).
+      __BROKERWATCH_DEFAULT_CONFIG__: JSON.stringify(parseYaml(fs.readFileSync(path.join(REPO, 'config', 'default.yaml'), 'utf8'), 'config/default.yaml')),
+    },
   });
   const out = Object.values(result.metafile.outputs)[0];
   return { file: outFile, bytes: out?.bytes ?? 0 };

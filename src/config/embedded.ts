@@ -66,6 +66,17 @@ export function packageFileText(rel: PackageAsset): string {
 
 export const DEFAULT_CONFIG_NAME = '(embedded default config/default.yaml)';
 
+/** Set by the release build: config/default.yaml already parsed (installers/release/bundle.ts). */
+declare const __BROKERWATCH_DEFAULT_CONFIG__: unknown;
+
+/**
+ * The default config document parsed at build time (a release binary: no YAML parser is loaded
+ * for a scan with the default config), or undefined from a checkout, which parses the file.
+ */
+export function prebuiltDefaultConfig(): unknown {
+  return typeof __BROKERWATCH_DEFAULT_CONFIG__ === 'undefined' ? undefined : structuredClone(__BROKERWATCH_DEFAULT_CONFIG__);
+}
+
 /** The text of config/default.yaml, the embedded default configuration. */
 export function defaultConfigText(): string {
   return packageFileText('config/default.yaml');

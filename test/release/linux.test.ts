@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import type { ScanReport } from '../../src/format/report';
@@ -78,6 +79,34 @@ test('scan --json of the release binary judges a live test host\'s connection as
   const src = await runScanJson(['--config', config]);
   assert.deepEqual(fromBinary, mine(src.report));
   assert.equal(report.adapter, src.report.adapter);
+  // koffi.node beside the binary loaded, so netlink read every namespace (setns as root, outside a sandbox).
+  assert.deepEqual(report.warnings.filter((w) => w.code === 'netlink-unavailable'), []);
+});
+
+test('koffi.node is never loaded from a world-writable place or when it is not the one built with; the scan says so and reads /proc/net text', async (t) => {
+  if (!needs(t, [process.platform === 'linux' && process.arch === 'x64' ? null : 'linux-x64 only', process.getuid?.() === 0 ? null : 'must run as root'])) return;
+  if (buildError) throw buildError;
+  const copy = (dir: string) => {
+    for (const f of ['brokerwatch', 'koffi.node']) fs.copyFileSync(path.join(RELEASE_DIR, 'linux-x64', f), path.join(dir, f));
+    fs.chmodSync(path.join(dir, 'brokerwatch'), 0o755);
+  };
+  const scanWarnings = async (dir: string) => {
+    const r = await run(path.join(dir, 'brokerwatch'), ['scan', '--json']);
+    assert.ok(r.code === 0 || r.code === 1, `scan ran (exit ${r.code}): ${r.stderr}`);
+    return (JSON.parse(r.stdout) as ScanReport).warnings.filter((w) => w.code === 'netlink-unavailable').map((w) => w.message).join('\n');
+  };
+  // A folder under /tmp (mode 1777): anyone could have planted koffi.node there.
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-release-'));
+  t.after(() => fs.rmSync(temp, { recursive: true, force: true }));
+  copy(temp);
+  assert.match(await scanWarnings(temp), /\/tmp is writable by group or others \(mode 1777\); refusing to load .*koffi\.node/);
+  // A root-owned folder, but a koffi.node that is not the one this binary was built with.
+  const owned = fs.mkdtempSync(path.join(RELEASE_DIR, '.tampered-'));
+  t.after(() => fs.rmSync(owned, { recursive: true, force: true }));
+  copy(owned);
+  fs.chmodSync(owned, 0o755);
+  fs.appendFileSync(path.join(owned, 'koffi.node'), Buffer.from([0]));
+  assert.match(await scanWarnings(owned), /is not the koffi 3\.3\.4 module this binary was built with/);
 });
 
 test('the .deb installs what `brokerwatch install` installs, keeps a changed config on upgrade and purges cleanly', async (t) => {

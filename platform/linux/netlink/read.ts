@@ -32,10 +32,19 @@ interface Libc {
 }
 
 let libc: Libc | null = null;
+/** Why koffi could not be loaded: kept, so every later call says the same (a bundled module's failed load leaves a hollow module behind). */
+let loadError: Error | null = null;
 
 function load(): Libc {
   if (libc) return libc;
-  const koffi = require('koffi') as typeof import('koffi');
+  if (loadError) throw loadError;
+  let koffi: typeof import('koffi');
+  try {
+    koffi = require('koffi') as typeof import('koffi');
+  } catch (err) {
+    loadError = err as Error;
+    throw err;
+  }
   const lib = koffi.load('libc.so.6');
   libc = {
     socket: lib.func('int socket(int, int, int)') as Libc['socket'],
