@@ -61,8 +61,9 @@ test('scan --json of the release binary judges a live test host\'s connection as
   await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port }]);
   const nc = lab.spawnRoot('nc', [lab.external.ipv4, String(port)]);
   await waitForEstablished(nc, lab.external.ipv4, port);
-  // Only this test's random port is a pub/sub port: other labs' connections are not judged.
-  const config = lab.writeFile('release.yaml', JSON.stringify({ protocolPortList: [{ port, protocol: 'XMPP' }] }));
+  // Only this test's random port is a pub/sub port (every protocol's list, so MQTT names it):
+  // other labs' connections are not judged.
+  const config = lab.writeFile('release.yaml', JSON.stringify({ protocolPortList: { MQTT: [port], XMPP: [port], AMQP: [port], STOMP: [port] } }));
   const bin = await run(BIN, ['scan', '--json', '--config', config]);
   let report: ScanReport;
   try {
