@@ -16,7 +16,8 @@ On Linux (systemd):
   /opt/brokerwatch                          the runtime package: package.json, bin, dist, config,
                                             installers and only the production node_modules (plus a
                                             copy of node when yours lives under /root or /home,
-                                            which the service's sandbox hides)
+                                            which the service's sandbox hides); from a release
+                                            binary: the binary, koffi.node and default.yaml
   /etc/systemd/system/brokerwatch.service   a hardened unit: only the capabilities eBPF capture and
                                             /proc attribution need, read-only system, no homes
   /etc/brokerwatch/config.yaml              --config FILE, or a commented starter config writing

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { packageFileText } from '../../../src/config/embedded';
 import { AdapterUnavailableError, type Source } from '../../../src/core/source';
 import type { ConnectionEvent, Warning } from '../../../src/core/types';

@@ -4,7 +4,6 @@
  * /Library/Logs/brokerwatch (where Console.app looks).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { starterConfig } from './linux';
 import { commonPaths, type Layout, type Plan, type PlanContext, installSteps, underRoot, WRAPPER_MARKER, wrapperScript } from './plan';
 import { fillTemplate, shWord, xmlText } from './render';
