@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --json] [-- --only scan]: every benchmark, whole processes side by side in one
+ * npm run bench [-- --json] [-- --only scan|daemon|forwarder|wire]: every benchmark, whole processes side by side in one
  * run, medians, with the machine described. Numbers depend on the machine; compare within a run.
  */
 import fs from 'node:fs';
@@ -7,6 +7,7 @@ import os from 'node:os';
 import { benchDaemon } from './daemon';
 import { benchForwarder } from './forwarder';
 import { benchScan, RELEASE_BIN } from './scan';
+import { benchWire } from './wire';
 
 function machine(): Record<string, string | number> {
   let osName = '';
@@ -36,11 +37,15 @@ async function main(): Promise<void> {
   }
   if (want('daemon')) {
     result.daemon = await benchDaemon();
-    say('the run daemon: capture rate of 1000 short-lived connects at ~100/s, CPU (% of one core) and RSS', result.daemon);
+    say('the run daemon: capture rate of 1000 short-lived connects at ~100/s, CPU (% of one core) and RSS at idle, with 20 process starts/s and under load', result.daemon);
   }
   if (want('forwarder')) {
     result.forwarder = await benchForwarder();
     say('delivery to rsyslog over TLS with the spool on, vs writing the same records to the socket directly', result.forwarder);
+  }
+  if (want('wire')) {
+    result.wire = await benchWire();
+    say('wire inspection off vs on: agent (+ bpftrace children) at idle and at ~100 MQTT publishes/s, and the publisher itself (goal: <= 1% of one core more)', result.wire);
   }
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

@@ -4,11 +4,15 @@
  */
 import fs from 'node:fs';
 import type { Config } from '../src/config/schema';
+import type { Logger } from '../src/core/logger';
 import { AdapterUnavailableError, type Source } from '../src/core/source';
 import { ProcfsSource } from './linux/procfs/source';
 import { EbpfSource, tracedPorts } from './linux/ebpf/source';
 import { LSOF_PATHS, locateTool, procfsProcessFacts, PS_PATHS, type ProcessFacts, realLsofDeps } from './unix/lsof/read';
 import { LsofSource } from './unix/lsof/source';
+
+/** The identity of one socket across sources (namespace, transport, 4-tuple): what a stand-in poller must not report again. */
+export { socketKey } from './linux/procfs/source';
 
 export interface AdapterContext {
   config: Config;
@@ -23,11 +27,17 @@ export interface AdapterContext {
   platform?: NodeJS.Platform;
   /** Streaming sources report here when they go down (up=false) and come back (the daemon polls meanwhile). */
   onStatus?(up: boolean, why?: string): void;
+  /** Where sources log an episode: polls failing (and working again), eBPF events lost or load shed. */
+  log?: Pick<Logger, 'warn' | 'info'>;
+  /** Connections a streaming source already reported (procfs connectionKey): a stand-in poller treats them as seen. */
+  reported?(key: string): boolean;
 }
 
 interface AdapterSpec {
   description: string;
   platforms: NodeJS.Platform[];
+  /** A streaming adapter (no snapshot) names the polling adapter that stands in when it cannot start or is down. */
+  fallback?: string;
   create(ctx: AdapterContext): Source;
 }
 
@@ -40,17 +50,27 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
       if (!fs.existsSync(`${root}/net/tcp`) && !fs.existsSync(`${root}/self/net/tcp`) && !fs.existsSync(`${root}/1/net/tcp`)) {
         throw new AdapterUnavailableError('procfs', `no procfs at ${root} (set procRoot in the config)`);
       }
-      return new ProcfsSource({ procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort, ...(ctx.watchedPorts ? { watchedPorts: ctx.watchedPorts } : {}) });
+      return new ProcfsSource(
+        { procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort, ...(ctx.reported ? { reported: ctx.reported } : {}), ...(ctx.watchedPorts ? { watchedPorts: ctx.watchedPorts } : {}) },
+        undefined,
+        ctx.config.pollInterval,
+        ctx.log ? { log: ctx.log } : {},
+      );
     },
   },
   ebpf: {
     description: 'Linux eBPF: bpftrace on sock:inet_sock_set_state sees every connect, even from processes that exit at once (streaming only: no scan)',
     platforms: ['linux'],
+    fallback: 'procfs',
     create(ctx) {
       return new EbpfSource({
         ports: tracedPorts(ctx.config, ctx.isPubSubPort),
         ...(ctx.config.bpftracePath ? { bpftrace: ctx.config.bpftracePath } : {}),
         procRoot: ctx.config.procRoot,
+        perfRbPages: ctx.config.ebpfPerfBufferPages,
+        // Loopback is counted in the kernel unless the analyzer judges it (includeLoopback).
+        dropLoopback: !ctx.config.includeLoopback,
+        ...(ctx.log ? { log: ctx.log } : {}),
         isCandidate: ctx.isCandidate,
         isPubSubPort: ctx.isPubSubPort,
         onStatus: (s) => {
@@ -75,12 +95,16 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
         { lsofPath, psPath, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, psLocale: platform === 'darwin' ? 'en_US.UTF-8' : 'C.UTF-8' },
         realLsofDeps(facts),
         Math.max(ctx.config.pollInterval, 1000),
+        ctx.log ? { log: ctx.log } : {},
       );
     },
   },
 };
 
+/** The snapshot (polling) adapter `auto` means for scan, and the daemon's poller. */
 const DEFAULT_ADAPTER: Partial<Record<NodeJS.Platform, string>> = { linux: 'procfs', darwin: 'lsof' };
+/** The streaming adapter `auto` tries first in the daemon (it falls back to the polling default). */
+const DEFAULT_STREAMING: Partial<Record<NodeJS.Platform, string>> = { linux: 'ebpf' };
 
 /** macOS: proc_pidpath through libproc, loaded on first use - so koffi and libproc are never loaded elsewhere. */
 function libprocFacts(): (pid: number) => Promise<ProcessFacts | null> {
@@ -95,9 +119,8 @@ export function adapterNames(): string[] {
   return Object.keys(ADAPTERS);
 }
 
-/** Picks and builds the adapter: `auto` means this platform's default. */
-export function createSource(name: string, ctx: AdapterContext): Source {
-  const platform = ctx.platform ?? process.platform;
+/** The adapter's spec, checked against the platform; `auto` means this platform's polling default. */
+function specFor(name: string, platform: NodeJS.Platform): [string, AdapterSpec] {
   const chosen = name === 'auto' ? DEFAULT_ADAPTER[platform] : name;
   if (chosen === undefined) {
     throw new AdapterUnavailableError('auto', `no socket adapter for ${platform} yet (supported today: Linux procfs, macOS lsof; see the README's platform matrix)`);
@@ -105,5 +128,31 @@ export function createSource(name: string, ctx: AdapterContext): Source {
   const spec = ADAPTERS[chosen];
   if (!spec) throw new AdapterUnavailableError(chosen, `unknown adapter; choose one of: auto, ${adapterNames().join(', ')}`);
   if (!spec.platforms.includes(platform)) throw new AdapterUnavailableError(chosen, `runs on ${spec.platforms.join(', ')}, not on ${platform}`);
-  return spec.create(ctx);
+  return [chosen, spec];
+}
+
+/** Picks and builds the adapter: `auto` means this platform's default. */
+export function createSource(name: string, ctx: AdapterContext): Source {
+  return specFor(name, ctx.platform ?? process.platform)[1].create(ctx);
+}
+
+/**
+ * What the daemon runs for the `adapter` setting: a streaming adapter to try first (null: none)
+ * and the polling adapter that runs when it cannot start or while it is down (or alone).
+ * Throws AdapterUnavailableError (one line) when the setting cannot run on this platform at all.
+ */
+export interface CapturePlan {
+  stream: string | null;
+  poll: string;
+}
+
+export function planCapture(name: string, platform: NodeJS.Platform = process.platform): CapturePlan {
+  if (name === 'auto') {
+    const poll = specFor('auto', platform)[0];
+    const stream = DEFAULT_STREAMING[platform] ?? null;
+    return { stream, poll };
+  }
+  const [chosen, spec] = specFor(name, platform);
+  if (spec.fallback === undefined) return { stream: null, poll: chosen };
+  return { stream: chosen, poll: specFor(spec.fallback, platform)[0] };
 }

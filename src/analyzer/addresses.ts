@@ -32,35 +32,43 @@ export interface AddressMatch {
  */
 export class AddressList {
   private readonly entries: CompiledEntry[];
+  /** Entries loaded from feeds (brokerReputationFeeds), by feed; each feed is replaced as a whole. */
+  private readonly feeds = new Map<string, CompiledEntry[]>();
 
   constructor(entries: readonly BrokerEntry[]) {
-    this.entries = entries.map((e) => {
-      const spec = typeof e === 'string' ? { broker: e } : e;
-      const kind = addressKind(spec.broker) ?? 'hostname';
-      const compiled: CompiledEntry = { text: spec.broker, kind, ips: new Set() };
-      if (kind === 'ip') compiled.ips.add(canonicalIp(spec.broker) as string);
-      if (kind === 'cidr') compiled.range = parseRange(spec.broker);
-      if (typeof e !== 'string') {
-        if (e.ports) compiled.ports = new Set(e.ports);
-        if (e.protocols) compiled.protocols = new Set(e.protocols.map((p) => p.toUpperCase()));
-        if (e.comment) compiled.comment = e.comment;
-      }
-      return compiled;
-    });
+    this.entries = entries.map((e) => compileEntry(e));
+  }
+
+  /**
+   * Replaces the entries of one feed (an atomic swap: a match sees the old list or the new one).
+   * Host names keep the addresses they resolved to before, until the next resolve().
+   */
+  setFeed(feed: string, entries: readonly string[], comment: string): void {
+    const before = new Map((this.feeds.get(feed) ?? []).filter((e) => e.kind === 'hostname').map((e) => [e.text, e.ips]));
+    this.feeds.set(feed, entries.map((text) => {
+      const e = compileEntry({ broker: text, comment });
+      const ips = before.get(text);
+      if (ips) e.ips = ips;
+      return e;
+    }));
+  }
+
+  private all(): CompiledEntry[] {
+    return this.feeds.size === 0 ? this.entries : [...this.entries, ...[...this.feeds.values()].flat()];
   }
 
   get hostnames(): string[] {
-    return this.entries.filter((e) => e.kind === 'hostname').map((e) => e.text);
+    return this.all().filter((e) => e.kind === 'hostname').map((e) => e.text);
   }
 
   get size(): number {
-    return this.entries.length;
+    return this.all().length;
   }
 
   /** Resolves every host-name entry. Returns one message per name that failed (it then matches nothing). */
   async resolve(resolver: Resolver): Promise<string[]> {
     const failures: string[] = [];
-    await Promise.all(this.entries.filter((e) => e.kind === 'hostname').map(async (e) => {
+    await Promise.all(this.all().filter((e) => e.kind === 'hostname').map(async (e) => {
       try {
         const ips = (await resolver(e.text)).map(canonicalIp).filter((ip): ip is string => ip !== null);
         e.ips = new Set(ips);
@@ -73,17 +81,42 @@ export class AddressList {
     return failures;
   }
 
-  /** The first entry that covers this destination (and port/protocol, where the entry limits them). */
-  match(ip: string, port: number, protocol: string): AddressMatch | null {
+  /**
+   * The first entry that covers this destination (and port/protocol, where the entry limits them).
+   * A host-name entry also matches by name when the connection carries the name its process
+   * resolved (`hostname`, from the wire probes): no DNS lookup of ours is needed then.
+   */
+  match(ip: string, port: number, protocol: string, hostname?: string): AddressMatch | null {
     const canonical = canonicalIp(ip);
     const addr = parseIp(ip);
     if (canonical === null || addr === null) return null;
-    for (const e of this.entries) {
+    const name = hostname === undefined ? undefined : normalHostname(hostname);
+    for (const e of this.all()) {
       if (e.ports && !e.ports.has(port)) continue;
       if (e.protocols && !e.protocols.has(protocol.toUpperCase())) continue;
-      const hit = e.range ? e.range[0].kind() === addr.kind() && addr.match(e.range) : e.ips.has(canonical);
+      const byName = e.kind === 'hostname' && name !== undefined && normalHostname(e.text) === name;
+      const hit = byName || (e.range ? e.range[0].kind() === addr.kind() && addr.match(e.range) : e.ips.has(canonical));
       if (hit) return e.comment ? { entry: e.text, comment: e.comment } : { entry: e.text };
     }
     return null;
   }
+}
+
+/** Host names compare case-insensitively and without the root's trailing dot. */
+export function normalHostname(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+function compileEntry(e: BrokerEntry): CompiledEntry {
+  const spec = typeof e === 'string' ? { broker: e } : e;
+  const kind = addressKind(spec.broker) ?? 'hostname';
+  const compiled: CompiledEntry = { text: spec.broker, kind, ips: new Set() };
+  if (kind === 'ip') compiled.ips.add(canonicalIp(spec.broker) as string);
+  if (kind === 'cidr') compiled.range = parseRange(spec.broker);
+  if (typeof e !== 'string') {
+    if (e.ports) compiled.ports = new Set(e.ports);
+    if (e.protocols) compiled.protocols = new Set(e.protocols.map((p) => p.toUpperCase()));
+    if (e.comment) compiled.comment = e.comment;
+  }
+  return compiled;
 }

@@ -4,7 +4,8 @@ import { endpointText } from '../core/text';
 import { applyProcessAnalytic } from './process-analytics';
 import { baseName } from './processes';
 import { maxSeverity, minSeverity, raiseSeverity, type Rules } from './rules';
-import { readMqttCliIntent, scoreTopicAnomaly } from './topics';
+import { readMqttCliIntent, scoreTopicAnomaly, scoreWireAnomaly } from './topics';
+import { applyWire, portOrWireProtocol } from './wire-judge';
 import { isWebBrokerCandidate, judgeUriPath } from './uripath';
 
 export const RULE = {
@@ -25,6 +26,10 @@ export function describeProcess(p: ProcessInfo | undefined): string {
   return `${baseName(what)} (pid ${p.pid}${p.exe ? `, ${p.exe}` : ''})`;
 }
 
+function holderList(holders: readonly ProcessInfo[]): string {
+  return holders.map(describeProcess).join(', ');
+}
+
 /** Stable id for a finding on one connection: the same socket seen twice gets the same id. */
 export function findingId(parts: readonly (string | number | undefined)[]): string {
   return crypto.createHash('sha256').update(parts.map((p) => String(p ?? '')).join('\u0000')).digest('hex').slice(0, 16);
@@ -32,7 +37,7 @@ export function findingId(parts: readonly (string | number | undefined)[]): stri
 
 function makeFinding(conn: ConnectionEvent, rules: string[], severity: Severity, protocol: string, tls: boolean, reasons: string[], details?: Record<string, unknown>): Finding {
   const f: Finding = {
-    id: findingId([rules.join(','), conn.process?.pid, conn.process?.exe, conn.source.ip, conn.source.port, conn.destination.ip, conn.destination.port, conn.process?.startTime]),
+    id: findingId([rules.join(','), conn.process?.pid, conn.process?.exe, conn.source.ip, conn.source.port, conn.destination.ip, conn.destination.port, conn.process?.startTime, ...(conn.host !== undefined ? [conn.host] : [])]),
     rules,
     technique: 'T1071.005',
     severity,
@@ -46,34 +51,41 @@ function makeFinding(conn: ConnectionEvent, rules: string[], severity: Severity,
     source: conn.source,
     reasons,
   };
+  if (conn.host !== undefined) f.host = conn.host;
   if (details && Object.keys(details).length > 0) f.details = details;
   return f;
 }
 
 /**
- * DET0002 judgement of one outbound connection. Returns null when the destination port is not a
- * pub/sub port (the connection is not ours to judge).
+ * DET0002 judgement of one outbound connection. Returns null when neither the destination port nor
+ * the connection's first bytes (wire inspection) say pub/sub (the connection is not ours to judge).
  */
 export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | null {
-  const info = rules.ports.get(conn.destination.port);
+  const info = portOrWireProtocol(conn, rules);
   if (!info) return null;
   const { protocol, tls } = info;
-  const dest = endpointText(conn.destination.ip, conn.destination.port);
-  const who = describeProcess(conn.process);
+  const hostname = conn.destination.hostname;
+  const dest = `${endpointText(conn.destination.ip, conn.destination.port)}${hostname ? ` (${JSON.stringify(hostname)})` : ''}`;
   const destinationClass = rules.networks.classify(conn.destination.ip);
   const verdict = (outcome: Verdict['outcome'], reasons: string[]): Verdict => ({ protocol, tls, destinationClass, outcome, reasons });
 
-  const bad = rules.reputation.match(conn.destination.ip, conn.destination.port, protocol);
+  const bad = rules.reputation.match(conn.destination.ip, conn.destination.port, protocol, hostname);
   if (destinationClass !== 'external' && !bad) {
     const why = destinationClass === 'loopback' ? 'loopback destination (use --include-loopback to judge it)' : 'internal destination (internalNetworks)';
     return { verdict: verdict('ignored', [why]), finding: null };
   }
   if (!bad) {
-    const allowed = rules.allow.match(conn.destination.ip, conn.destination.port, protocol);
+    const allowed = rules.allow.match(conn.destination.ip, conn.destination.port, protocol, hostname);
     if (allowed) return { verdict: verdict('allowed', [`broker ${dest} is on brokerAllowList (${allowed.entry}${allowed.comment ? `: ${allowed.comment}` : ''})`]), finding: null };
-    const app = rules.apps.approve(conn.process, protocol, conn.destination.ip, conn.destination.port);
-    if (app) return { verdict: verdict('allowed', [`${who} is an approved app (appContextFilter ${app})`]), finding: null };
+    const app = rules.apps.approveSocket(conn, protocol, conn.destination.ip, conn.destination.port, hostname);
+    if (app.label !== null) {
+      const all = (conn.holders?.length ?? 0) > 1 ? `every process holding the socket (${holderList(conn.holders as ProcessInfo[])}) is an approved app` : `${describeProcess(conn.process)} is an approved app`;
+      return { verdict: verdict('allowed', [`${all} (appContextFilter ${app.label})`]), finding: null };
+    }
+    // A shared socket: the finding names the holder that is not approved.
+    if (app.blamed && app.blamed !== conn.process) conn = { ...conn, process: app.blamed };
   }
+  const who = describeProcess(conn.process);
 
   const ruleIds: string[] = [];
   const reasons: string[] = [];
@@ -87,6 +99,11 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
     ruleIds.push(RULE.external);
     reasons.push(`outbound ${protocol}${tls ? ' over TLS' : ''} connection from ${who} to external broker ${dest}, which is not on brokerAllowList, and the app is not approved (appContextFilter)`);
   }
+  if ((conn.holders?.length ?? 0) > 1) {
+    const holders = conn.holders as ProcessInfo[];
+    details.holders = holders.map((h) => ({ pid: h.pid, ...(h.exe !== undefined ? { exe: h.exe } : {}), ...(h.name !== undefined ? { name: h.name } : {}) }));
+    reasons.push(`the socket is held by ${holders.length} processes: ${holderList(holders)}; a shared socket is approved only if every holder is`);
+  }
 
   const brokerSw = rules.brokerSoftware.match(conn.process?.exe);
   if (brokerSw && !bad) {
@@ -95,8 +112,17 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
   }
 
   severity = applyProcessAnalytic(conn, rules, severity, ruleIds, reasons, details);
+  severity = applyWire(conn, rules, info, severity, ruleIds, reasons, details);
 
-  if (rules.topic && !bad) {
+  if (rules.topic && !bad && conn.wire?.pubsub) {
+    const anomaly = scoreWireAnomaly(conn.wire, rules.topic);
+    details.topicAnomalyScore = anomaly.score;
+    if (anomaly.score >= rules.topic.threshold && anomaly.score > 0) {
+      ruleIds.push(RULE.topic);
+      severity = raiseSeverity(severity);
+      reasons.push(...anomaly.indicators.map((i) => `TopicAnomalyScore (wire): ${i}`));
+    }
+  } else if (rules.topic && !bad) {
     const intent = readMqttCliIntent(conn.process);
     if (intent) {
       const anomaly = scoreTopicAnomaly(intent, rules.topic);
@@ -122,7 +148,7 @@ export function judgeDet0002(conn: ConnectionEvent, rules: Rules): Judgement | n
 }
 
 /* The YARA-L rule's event filter, verbatim. */
-const YARAL_PORTS: ReadonlyMap<number, string> = new Map([
+export const YARAL_PORTS: ReadonlyMap<number, string> = new Map([
   [1883, 'MQTT'], [8883, 'MQTT'], [5222, 'XMPP'], [5223, 'XMPP'], [5269, 'XMPP'], [5672, 'AMQP'], [5671, 'AMQP'], [61613, 'STOMP'], [61614, 'STOMP'],
 ]);
 const YARAL_PRIVATE_RE = /^(10\.|172\.(1[6-9]|2[0-9]|3[01])\.|192\.168\.|127\.)/;

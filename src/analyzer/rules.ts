@@ -30,6 +30,8 @@ export interface Rules {
   /** Web ports that carry brokers over HTTPS/WebSockets: judged by uriPathRegex (uripath.ts). */
   webBrokerPorts: Set<number>;
   timeWindowMs: number;
+  /** HIGH-FREQUENCY-PUBLISH thresholds (wireInspection.highFrequency). */
+  highFrequency: { publishesPerSecond: number; minPublishes: number };
 }
 
 export interface CompileOptions {
@@ -81,6 +83,23 @@ export function compileRules(config: Config, options: CompileOptions = {}): Rule
     uriPathRegex: config.uriPathRegex.map((p) => new RegExp(p, 'i')),
     webBrokerPorts: new Set(config.webBrokerPorts),
     timeWindowMs: config.timeWindow,
+    highFrequency: { ...config.wireInspection.highFrequency },
+  };
+}
+
+/**
+ * The rules for events from another OS (replay): the same compiled lists and networks, with that
+ * OS's unusualProcessList and its case rule (Windows and macOS paths compare case-insensitively).
+ */
+export function rulesForOs(base: Rules, config: Config, os: OsName): Rules {
+  if (os === base.os) return base;
+  const caseInsensitive = os !== 'linux';
+  return {
+    ...base,
+    os,
+    brokerSoftware: new ExePatterns(config.brokerSoftware, caseInsensitive),
+    unusual: new ProcessPatterns(config.unusualProcessList[os], caseInsensitive),
+    apps: new AppContextFilter(config.appContextFilter, caseInsensitive),
   };
 }
 

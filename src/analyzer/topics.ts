@@ -1,4 +1,4 @@
-import type { ProcessInfo } from '../core/types';
+import type { ProcessInfo, WireInfo } from '../core/types';
 import { baseName } from './processes';
 
 /** mosquitto_pub / mosquitto_sub / mosquitto_rr, whose options we can read (Linux, macOS, Windows). */
@@ -70,17 +70,38 @@ function highEntropy(text: string, s: TopicAnomalySettings): boolean {
 
 /** TopicAnomalyScore + PayloadLengthThreshold over what the command line reveals. One point per indicator. */
 export function scoreTopicAnomaly(intent: MqttCliIntent, s: TopicAnomalySettings): TopicAnomaly {
-  const indicators: string[] = [];
-  for (const topic of intent.topics) {
-    const pattern = s.topicPatterns.find((re) => re.test(topic));
-    if (pattern) indicators.push(`topic ${JSON.stringify(topic)} matches ${pattern.source}`);
-    const segment = topic.split('/').find((seg) => highEntropy(seg, s));
-    if (segment !== undefined) indicators.push(`topic segment ${JSON.stringify(segment.slice(0, 64))} looks random or encoded (entropy ${shannonEntropy(segment).toFixed(2)} bits/char)`);
-  }
+  const indicators = scoreTopics(intent.topics, s);
   if (intent.message !== undefined) {
     const bytes = Buffer.byteLength(intent.message, 'utf8');
     if (bytes > s.payloadLengthThreshold) indicators.push(`message of ${bytes} bytes exceeds payloadLengthThreshold ${s.payloadLengthThreshold}`);
     if (highEntropy(intent.message, s)) indicators.push(`message looks encoded or encrypted (entropy ${shannonEntropy(intent.message).toFixed(2)} bits/char)`);
+  }
+  return { score: indicators.length, indicators };
+}
+
+/** Indicators from topic names: a C2-flavoured pattern, a random-looking segment (MQTT "/", AMQP/STOMP "." too). */
+function scoreTopics(topics: readonly string[], s: TopicAnomalySettings): string[] {
+  const indicators: string[] = [];
+  for (const topic of topics) {
+    const pattern = s.topicPatterns.find((re) => re.test(topic));
+    if (pattern) indicators.push(`topic ${JSON.stringify(topic)} matches ${pattern.source}`);
+    const segment = topic.split(/[/.]/).find((seg) => highEntropy(seg, s));
+    if (segment !== undefined) indicators.push(`topic segment ${JSON.stringify(segment.slice(0, 64))} looks random or encoded (entropy ${shannonEntropy(segment).toFixed(2)} bits/char)`);
+  }
+  return indicators;
+}
+
+/**
+ * TopicAnomalyScore + PayloadLengthThreshold over what the wire showed: the topics and
+ * subscriptions of any client, the largest payload, and the payloads' byte entropy (bits per byte;
+ * base64 of random bytes measures about 5-6 over a few dozen bytes, text about 4).
+ */
+export function scoreWireAnomaly(wire: WireInfo, s: TopicAnomalySettings): TopicAnomaly {
+  const indicators = scoreTopics([...(wire.topics ?? []), ...(wire.subscriptions ?? [])], s);
+  const p = wire.payload;
+  if (p && p.maxBytes > s.payloadLengthThreshold) indicators.push(`a publication of ${p.maxBytes} bytes exceeds payloadLengthThreshold ${s.payloadLengthThreshold}`);
+  if (p?.meanEntropy != null && p.meanBytes >= s.minEntropyLength && p.meanEntropy >= s.entropyThreshold) {
+    indicators.push(`payloads look encoded or encrypted (mean entropy ${p.meanEntropy.toFixed(2)} bits/byte over ${p.count} publications)`);
   }
   return { score: indicators.length, indicators };
 }

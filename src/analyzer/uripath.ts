@@ -26,6 +26,8 @@ export interface UriMatch {
   /** The uriPathRegex entry that matched. */
   pattern: string;
   tls: boolean;
+  /** True when the path came from the HTTP request on the wire, not from the command line. */
+  fromWire?: boolean;
 }
 
 // A URL with a scheme anywhere a token can start; a scheme-less one only with an explicit port
@@ -73,6 +75,21 @@ export function findBrokerUri(cmdline: string | undefined, patterns: readonly Re
   return null;
 }
 
+/**
+ * The HTTP request path the process sent (wire inspection), as a URL with the host name it resolved
+ * when known (else the address): ws:// or wss:// when a WebSocket, http(s):// otherwise.
+ */
+export function wireBrokerUri(conn: ConnectionEvent, patterns: readonly RegExp[]): UriMatch | null {
+  const path = conn.wire?.path;
+  if (!path || patterns.length === 0) return null;
+  const re = patterns.find((p) => p.test(path));
+  if (!re) return null;
+  const tls = conn.inspection === 'tls-plaintext';
+  const scheme = conn.wire?.carrier === 'websocket' || (conn.wire?.subprotocols?.length ?? 0) > 0 ? (tls ? 'wss' : 'ws') : (tls ? 'https' : 'http');
+  const host = conn.destination.hostname ?? endpointText(conn.destination.ip, conn.destination.port).replace(/:\d+$/, '');
+  return { url: `${scheme}://${host}:${conn.destination.port}${path}`, path, pattern: patternText(re), tls, fromWire: true };
+}
+
 /** Which broker protocol a matched path names; WEBSOCKET when it does not say (/ws). */
 export function protocolOfPath(path: string): string {
   if (/mqtt/i.test(path)) return 'MQTT';
@@ -112,26 +129,28 @@ export interface UriPathJudgement extends Verdict {
 export function judgeUriPath(conn: ConnectionEvent, rules: Rules, who: string): UriPathJudgement | null {
   const port = conn.destination.port;
   if (!rules.webBrokerPorts.has(port)) return null;
-  const match = findBrokerUri(conn.process?.cmdline, rules.uriPathRegex);
+  const match = findBrokerUri(conn.process?.cmdline, rules.uriPathRegex) ?? wireBrokerUri(conn, rules.uriPathRegex);
   if (!match) return null;
+  const hostname = conn.destination.hostname;
   const protocol = protocolOfPath(match.path);
   const dest = endpointText(conn.destination.ip, port);
   const destinationClass: DestinationClass = rules.networks.classify(conn.destination.ip);
   const details: Record<string, unknown> = { uriPath: match.path, uriPathRegex: match.pattern, url: match.url, webBrokerPort: port };
   const base = { protocol, tls: match.tls, destinationClass, rules: [] as string[], severity: 'INFORMATIONAL' as Severity, details };
-  const bad = rules.reputation.match(conn.destination.ip, port, protocol);
+  const bad = rules.reputation.match(conn.destination.ip, port, protocol, hostname);
   if (destinationClass !== 'external' && !bad) {
     return { ...base, outcome: 'ignored', reasons: [destinationClass === 'loopback' ? 'loopback destination (use --include-loopback to judge it)' : 'internal destination (internalNetworks)'] };
   }
   if (!bad) {
-    const allowed = rules.allow.match(conn.destination.ip, port, protocol);
+    const allowed = rules.allow.match(conn.destination.ip, port, protocol, hostname);
     if (allowed) return { ...base, outcome: 'allowed', reasons: [`broker ${dest} is on brokerAllowList (${allowed.entry}${allowed.comment ? `: ${allowed.comment}` : ''})`] };
-    const app = rules.apps.approve(conn.process, protocol, conn.destination.ip, port);
-    if (app) return { ...base, outcome: 'allowed', reasons: [`${who} is an approved app (appContextFilter ${app})`] };
+    const app = rules.apps.approveSocket(conn, protocol, conn.destination.ip, port, hostname);
+    if (app.label !== null) return { ...base, outcome: 'allowed', reasons: [`${who} is an approved app (appContextFilter ${app.label})`] };
   }
 
   const ids = bad ? [RULE_REPUTATION, RULE_URI_PATH] : [RULE_URI_PATH];
-  const reasons = [`${who} is connected to ${dest}, a web broker port (webBrokerPorts), and its command line names the broker URI ${match.url} (path ${JSON.stringify(match.path)} matches uriPathRegex ${match.pattern}): ${protocol} over ${match.tls ? 'HTTPS/WSS' : 'HTTP/WebSocket'}`];
+  const said = match.fromWire ? 'its first bytes request' : 'its command line names';
+  const reasons = [`${who} is connected to ${dest}, a web broker port (webBrokerPorts), and ${said} the broker URI ${match.url} (path ${JSON.stringify(match.path)} matches uriPathRegex ${match.pattern}): ${protocol} over ${match.tls ? 'HTTPS/WSS' : 'HTTP/WebSocket'}`];
   let severity = lowerSeverity(rules.severityByProtocol[protocol] ?? rules.defaultSeverity);
   severity = applyProcessAnalytic(conn, rules, severity, ids, reasons, details);
   if (bad) {

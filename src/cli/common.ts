@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomicSync } from '../core/safe-fs';
+
 export { version } from '../config/embedded';
 
 export interface CliIO {
@@ -15,14 +16,10 @@ export const processIO: CliIO = {
 export const EXIT = { ok: 0, findings: 1, error: 2 } as const;
 
 
-/** Writes a file whole or not at all (temp file + rename), so a reader never sees half a report. */
+/**
+ * Writes a file whole or not at all, so a reader never sees half a report: a random temp name in
+ * the checked target folder, no links followed, then rename (src/core/safe-fs.ts).
+ */
 export function writeFileAtomic(file: string, text: string): void {
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, text, { mode: 0o640 });
-  try {
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeFileAtomicSync(file, text, 0o640, 'the report (--output)');
 }

@@ -12,7 +12,12 @@ Commands:
                     MQTT, XMPP, AMQP or STOMP broker (exit 0 none, 1 findings, 2 error)
   run               the agent: capture continuously, judge, correlate over time, send to sinks
                     (foreground until SIGTERM; SIGHUP reloads the config)
+  replay            run recorded events (Sysmon Event ID 3, UDM, brokerwatch JSON) through the
+                    same analysis, with their own timestamps (exit 0 none, 1 findings, 2 error)
   validate-config   check a configuration file (exit 0 valid, 2 invalid)
+  export-rule       write the Google SecOps YARA-L or the Sigma rule for this configuration
+  selftest          prove the sensor on this host: the three T1071.005 tests on loopback, through
+                    the daemon's capture (exit 0 all detected, 1 one missed, 2 error)
   status            ask the running agent how it is doing (pid, uptime, capture, counters)
   reload            make the running agent re-read its config (a bad one is refused)
   stop              stop the running agent cleanly (flushes its sinks)
@@ -43,7 +48,10 @@ interface Command {
 const COMMANDS: Record<string, () => Command> = {
   scan: () => { const m = require('./scan') as typeof import('./scan'); return { help: m.SCAN_HELP, run: (argv, io) => m.scanCommand(argv, { io }) }; },
   run: () => { const m = require('./run') as typeof import('./run'); return { help: m.RUN_HELP, run: m.runCommand }; },
+  replay: () => { const m = require('./replay') as typeof import('./replay'); return { help: m.REPLAY_HELP, run: m.replayCommand }; },
   'validate-config': () => { const m = require('./validate-config') as typeof import('./validate-config'); return { help: m.VALIDATE_HELP, run: m.validateConfigCommand }; },
+  'export-rule': () => { const m = require('./export-rule') as typeof import('./export-rule'); return { help: m.EXPORT_RULE_HELP, run: m.exportRuleCommand }; },
+  selftest: () => { const m = require('./selftest') as typeof import('./selftest'); return { help: m.SELFTEST_HELP, run: m.selftestCommand }; },
   status: () => { const m = require('./status') as typeof import('./status'); return { help: m.STATUS_HELP, run: m.statusCommand }; },
   reload: () => { const m = require('./reload') as typeof import('./reload'); return { help: m.RELOAD_HELP, run: m.reloadCommand }; },
   stop: () => { const m = require('./stop') as typeof import('./stop'); return { help: m.STOP_HELP, run: m.stopCommand }; },

@@ -8,9 +8,13 @@ import { timeoutMs } from './status';
 export const RELOAD_HELP = `Usage: brokerwatch reload [--socket PATH]
 
 Tells the running daemon to read its configuration files again (the same --config files it was
-started with) and apply them: allowlists, rules, sinks' settings, log level. The new configuration
-is checked first; if it is invalid the daemon refuses it, keeps running with the old one, and this
-command prints why and exits 2. Same as sending the daemon SIGHUP, but you learn the outcome.
+started with) and apply them: allowlists and rules at once; a changed capture (adapter, procRoot,
+pollInterval, ...) is started before the old one stops. The new configuration is checked first; if
+it is invalid, or its capture or a new sink cannot start, the daemon refuses it, keeps running with
+the old one, and this command prints why and exits 2. Changed sinks are opened before the old ones
+are flushed and closed; a change a reload cannot make (a new spool in a folder a running sink holds,
+or logging) is named in the reply: it takes effect when the agent restarts. Same as sending the
+daemon SIGHUP, but you learn the outcome.
 
 Options:
 ${SOCKET_HELP}

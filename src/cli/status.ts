@@ -9,12 +9,15 @@ export const STATUS_HELP = `Usage: brokerwatch status [--json] [--socket PATH]
 
 Asks the running daemon (brokerwatch run, or the installed service) how it is doing, over its
 control socket: pid, uptime, version, which capture source runs and why any preferred one does not
-(fallbacks), how many connection events it has seen, judged and dropped, how many records it sent
-to its sinks or spooled, its findings, and its last error.
+(fallbacks), what went partly wrong in capture since start (failed polls with the last error, events
+lost by eBPF, warnings such as EACCES or processes that vanished mid-poll, counted by code), how
+many connection events it has seen, judged and dropped, how many records it sent to its sinks or
+spooled, its findings, its last error, and the outcome of the last reload.
 
 Options:
   --json          print the daemon's status as one JSON object (pid, uptimeSeconds, version,
-                  capture, counters, lastError, ...); on failure {"ok": false, "error": ...}
+                  capture {source, fallbacks, pollErrors, eventsLost, lastError, warnings},
+                  counters, lastError, lastReload, ...); on failure {"ok": false, "error": ...}
 ${SOCKET_HELP}
   --timeout SECS  give up waiting for a reply after this long (default 10)
   -h, --help      show this help
@@ -24,6 +27,7 @@ Exit codes: 0 the daemon answered, 2 no daemon listening, permission denied, or 
 The socket is root-only (mode 0600 in a 0700 directory), so run this as root:
   sudo brokerwatch status
   sudo brokerwatch status --json | jq .counters
+  sudo brokerwatch status --json | jq '.capture.warnings'
 `;
 
 export function timeoutMs(value: string | undefined, fallbackSeconds: number): number {

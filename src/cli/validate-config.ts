@@ -37,12 +37,12 @@ export async function validateConfigCommand(argv: string[], io: CliIO): Promise<
     io.stdout(`${JSON.stringify({ valid: false, problems: err.problems, files: values.config ?? [] })}\n`);
     return EXIT.error;
   }
-  const { config, files } = loaded;
+  const { config, files, notices } = loaded;
   // Compiling builds every regex and CIDR exactly as the agent will.
   compileRules(config, { platform: 'linux' });
   compileRules(config, { platform: 'win32' });
   compileRules(config, { platform: 'darwin' });
-  if (values.json) io.stdout(`${JSON.stringify({ valid: true, problems: [], files })}\n`);
-  else io.stdout(`config OK: ${files.join(' + ')}\n`);
+  if (values.json) io.stdout(`${JSON.stringify({ valid: true, problems: [], notices, files })}\n`);
+  else io.stdout(`config OK: ${files.join(' + ')}\n${notices.map((n) => `  note: ${n}\n`).join('')}`);
   return EXIT.ok;
 }

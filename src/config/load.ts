@@ -70,12 +70,36 @@ export interface LoadedConfig {
   config: Config;
   /** The files merged, in order (the embedded default first). */
   files: string[];
+  /** One line each: deprecated settings that still work (the agent logs them; validate-config prints them). */
+  notices: string[];
+}
+
+/**
+ * `capture:` was the daemon's choice of eBPF or polling while `adapter:` chose the polling adapter;
+ * now `adapter:` alone chooses (auto: eBPF when it starts, else the OS's polling adapter). An old
+ * `capture:` still works: it is folded into `adapter` with a one-line notice naming the file.
+ */
+export function resolveCaptureAlias(parsed: z.output<typeof configSchema>, userDocs: { file: string; doc: unknown }[]): { config: Config; notices: string[] } {
+  const { capture, ...config } = parsed;
+  if (capture === undefined) return { config, notices: [] };
+  const file = [...userDocs].reverse().find((d) => hasPath(d.doc, ['capture']))?.file ?? DEFAULT_CONFIG_NAME;
+  const adapterSet = userDocs.some((d) => hasPath(d.doc, ['adapter']));
+  let adapter = config.adapter;
+  // capture: ebpf asked for eBPF whatever the polling adapter; capture: procfs asked for polling only.
+  if (capture === 'ebpf') adapter = 'ebpf';
+  else if (capture === 'procfs' && (!adapterSet || adapter === 'auto' || adapter === 'ebpf')) adapter = 'procfs';
+  const notice = `${file}: capture: is deprecated - \`adapter:\` alone chooses the capture now; read as adapter: ${adapter}${adapterSet ? ` (adapter was ${config.adapter})` : ''}. Replace \`capture: ${capture}\` with \`adapter: ${adapter}\``;
+  return { config: { ...config, adapter }, notices: [notice] };
 }
 
 /** Validates merged settings; every problem names the file it most likely came from and the key path. */
 export function validateConfig(merged: unknown, userDocs: { file: string; doc: unknown }[]): Config {
+  return validateWithNotices(merged, userDocs).config;
+}
+
+function validateWithNotices(merged: unknown, userDocs: { file: string; doc: unknown }[]): { config: Config; notices: string[] } {
   const result = configSchema.safeParse(merged);
-  if (result.success) return result.data;
+  if (result.success) return resolveCaptureAlias(result.data, userDocs);
   const problems = result.error.issues.map((issue) => {
     const { path, message } = describeIssue(issue);
     const owner = [...userDocs].reverse().find((d) => hasPath(d.doc, path.slice(0, Math.max(1, path.length))));
@@ -106,5 +130,6 @@ export function loadConfig(files: readonly string[] = [], readFile: (f: string) 
     userDocs.push({ file, doc });
     merged = mergeConfig(merged, doc);
   }
-  return { config: validateConfig(merged, userDocs), files: [DEFAULT_CONFIG_NAME, ...files] };
+  const { config, notices } = validateWithNotices(merged, userDocs);
+  return { config, notices, files: [DEFAULT_CONFIG_NAME, ...files] };
 }

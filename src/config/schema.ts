@@ -76,6 +76,21 @@ const appContextEntry = z.strictObject({
   comment: z.string().optional(),
 });
 
+/**
+ * A BrokerReputationList feed: a local file (absolute path) or an HTTPS URL of known-bad brokers,
+ * loaded at start and again every `refresh` (see src/engine/reputation-feeds.ts).
+ */
+const reputationFeed = z.strictObject({
+  source: z.string().min(1).refine((s) => s.startsWith('https://') || s.startsWith('/') || /^[A-Za-z]:\\/.test(s), {
+    error: (iss) => `a feed is an absolute file path or an https:// URL (threat intelligence must not travel unauthenticated): ${JSON.stringify(iss.input)}`,
+  }).refine((s) => !s.startsWith('https://') || URL.canParse(s), { error: (iss) => `not a valid URL: ${JSON.stringify(iss.input)}` }),
+  format: z.enum(['auto', 'lines', 'csv', 'stix']).default('auto'),
+  refresh: duration.prefault('1h'),
+  /** PEM CA bundle for an HTTPS feed signed by a private CA; null: Node's bundled Mozilla roots. */
+  caFile: z.string().min(1).nullable().default(null),
+  comment: z.string().optional(),
+});
+
 const osLists = z.strictObject({
   linux: z.array(regex),
   windows: z.array(regex),
@@ -93,6 +108,7 @@ export const configSchema = z.strictObject({
   brokerAllowList: z.array(brokerEntry),
   brokerAllowListRefresh: duration,
   brokerReputationList: z.array(brokerEntry),
+  brokerReputationFeeds: z.array(reputationFeed),
   brokerSoftware: z.array(regex),
   unusualProcessList: osLists,
   appContextFilter: z.array(appContextEntry),
@@ -107,9 +123,25 @@ export const configSchema = z.strictObject({
   payloadLengthThreshold: z.number().int().min(0),
   uriPathRegex: z.array(regex),
   webBrokerPorts: z.array(port),
+  wireInspection: z.strictObject({
+    enabled: z.boolean(),
+    plaintext: z.boolean(),
+    tls: z.boolean(),
+    hostnames: z.boolean(),
+    allPorts: z.boolean(),
+    extraPorts: z.array(port),
+    captureBytes: z.number().int().min(16).max(200),
+    captureWrites: z.number().int().min(1).max(256),
+    highFrequency: z.strictObject({
+      publishesPerSecond: z.number().positive(),
+      minPublishes: z.number().int().min(2),
+    }),
+  }),
   procRoot: z.string().min(1),
-  capture: z.enum(['auto', 'ebpf', 'procfs']),
+  /** Deprecated alias of `adapter` (resolved and removed by loadConfig; see resolveCaptureAlias). */
+  capture: z.enum(['auto', 'ebpf', 'procfs']).optional(),
   bpftracePath: z.string().min(1).nullable(),
+  ebpfPerfBufferPages: z.number().int().min(1).max(4096).refine((n) => (n & (n - 1)) === 0, { error: 'must be a power of two (bpftrace rounds nothing: the kernel needs a power of two)' }),
   pollInterval: duration,
   beaconing: z.strictObject({
     enabled: z.boolean(),
@@ -130,7 +162,9 @@ export const configSchema = z.strictObject({
   adapter: z.enum(['auto', 'procfs', 'ebpf', 'lsof']),
 });
 
-export type Config = z.output<typeof configSchema>;
+/** A loaded configuration: the deprecated `capture` key is already folded into `adapter`. */
+export type Config = Omit<z.output<typeof configSchema>, 'capture'>;
 export type BrokerEntry = z.output<typeof brokerEntry>;
 export type AppContextEntry = z.output<typeof appContextEntry>;
 export type OsName = keyof Config['unusualProcessList'];
+export type ReputationFeedSpec = z.output<typeof reputationFeed>;

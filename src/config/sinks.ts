@@ -17,27 +17,60 @@ export const FACILITY_NAMES = Object.keys(FACILITIES) as [FacilityName, ...Facil
 
 const MAX_LINE = 1_000_000; // the forwarder's limit is 1 MB per log line
 
-export const forwarderTlsSchema = z.strictObject({
-  enabled: z.boolean().default(false),
+const tlsFields = {
   /** PEM CA bundle that signed the collector's certificate; null: Node's bundled Mozilla roots. */
-  caFile: z.string().min(1).nullable().default(null),
+  caFile: z.string().min(1).nullable(),
   /** Client certificate and key (PEM), for collectors that require mutual TLS. Both or neither. */
-  certFile: z.string().min(1).nullable().default(null),
-  keyFile: z.string().min(1).nullable().default(null),
+  certFile: z.string().min(1).nullable(),
+  keyFile: z.string().min(1).nullable(),
   /** The name to verify in the collector's certificate (and send as SNI); null: `host`. */
-  servername: z.string().min(1).nullable().default(null),
-  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  servername: z.string().min(1).nullable(),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']),
   /** Turns certificate verification off. Only ever explicit; a warning is logged at every connect. */
-  insecureSkipVerify: z.boolean().default(false),
-}).refine((t) => (t.certFile === null) === (t.keyFile === null), { message: 'tls.certFile and tls.keyFile go together: set both or neither' });
+  insecureSkipVerify: z.boolean(),
+};
+const TLS_SETTINGS = Object.keys(tlsFields);
+
+/**
+ * `enabled` has no silent default once any other TLS setting is given: a block with caFile but
+ * without `enabled: true` is an error, not plaintext. (Not "enables TLS": whether the collector
+ * port speaks TLS is the operator's fact to state; guessing either way sends or fails by surprise.)
+ * `enabled: false` stays valid: that is said, not implied.
+ */
+export const forwarderTlsSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  ...Object.fromEntries(Object.entries(tlsFields).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof tlsFields]: z.ZodOptional<(typeof tlsFields)[K]> },
+}).superRefine((t, ctx) => {
+  const given = TLS_SETTINGS.filter((k) => t[k as keyof typeof t] !== undefined);
+  if (t.enabled === undefined && given.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `tls sets ${given.join(', ')} but not "enabled": events would go out as plaintext. Add "enabled: true" for TLS, or "enabled: false" to send plaintext on purpose`,
+    });
+  }
+  if ((t.certFile === undefined || t.certFile === null) !== (t.keyFile === undefined || t.keyFile === null)) {
+    ctx.addIssue({ code: 'custom', message: 'tls.certFile and tls.keyFile go together: set both or neither' });
+  }
+}).transform((t) => ({
+  enabled: t.enabled ?? false,
+  caFile: t.caFile ?? null,
+  certFile: t.certFile ?? null,
+  keyFile: t.keyFile ?? null,
+  servername: t.servername ?? null,
+  minVersion: t.minVersion ?? 'TLSv1.2',
+  insecureSkipVerify: t.insecureSkipVerify ?? false,
+}));
 
 export const forwarderSinkSchema = z.strictObject({
   type: z.literal('forwarder'),
   host: z.string().min(1),
   /** 10514: the port in Google's forwarder syslog collector examples. */
   port: z.number().int().min(1).max(65535).default(10514),
-  /** Payload: OCSF for the forwarder/Bindplane prebuilt OCSF parser, UDM for a custom parser. */
-  format: z.enum(['udm', 'ocsf']).default('ocsf'),
+  /**
+   * Payload: sysmon (Sysmon Event ID 3 in NXLog's JSON shape) for the prebuilt WINDOWS_SYSMON parser
+   * behind a forwarder or Bindplane; ocsf or udm only for a parser you own (or another SIEM).
+   */
+  format: z.enum(['udm', 'ocsf', 'sysmon']).default('sysmon'),
   framing: z.enum(['json', 'syslog']).default('json'),
   syslog: z.strictObject({
     facility: z.enum(FACILITY_NAMES).default('local0'),
@@ -96,8 +129,11 @@ export const chronicleApiSinkSchema = z.strictObject({
 
 export type ChronicleApiSinkConfig = z.output<typeof chronicleApiSinkSchema>;
 
-/** Which record format a sink receives. The Chronicle API takes UDM only. */
-const format = z.enum(['udm', 'ocsf']);
+/**
+ * Which record format a sink receives. The Chronicle API takes UDM only. sysmon: Sysmon Event ID 3
+ * records in NXLog's JSON shape, for the WINDOWS_SYSMON parser (src/format/sysmon.ts).
+ */
+const format = z.enum(['udm', 'ocsf', 'sysmon']);
 
 /**
  * The spool in front of a network sink. `path` defaults to <stateDir>/spool/<type>-<n>; `false`

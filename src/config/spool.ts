@@ -6,13 +6,18 @@ import { z } from 'zod';
 import { backoffSchema, byteSize, durationMs } from './parts';
 
 export const spoolSchema = z.strictObject({
-  /** The spool folder (created if missing). One agent per folder: a lock file holds its pid. */
+  /** The spool folder (created 0700 if missing). One agent per folder: it holds an flock on <folder>/lock. */
   path: z.string().min(1),
   /**
    * Disk budget. Over it, the oldest telemetry is dropped (counted, logged); findings never are.
    * 256 MiB holds about 220,000 UDM events of 1.2 KB: hours of a busy host's outage.
    */
   maxBytes: byteSize.default(256 * 1024 * 1024).refine((n) => n >= 64 * 1024, { message: 'spool.maxBytes must be at least 64KiB' }),
+  /**
+   * Findings' own budget within maxBytes; null: all of maxBytes. Over it the oldest findings are
+   * dropped (counted, logged as an error), so a flood of findings cannot grow the spool without end.
+   */
+  maxFindingBytes: byteSize.nullable().default(null),
   /** Segment file size: the unit in which old telemetry is dropped (1/32 of the default budget). Capped at maxBytes / 8. */
   segmentBytes: byteSize.default(8 * 1024 * 1024),
   /** interval: an agent crash or kill -9 loses nothing, a power loss at most fsyncInterval of the newest records. */

@@ -4,6 +4,9 @@
  * carried as a JSON string value, never interpolated into a shell or a log format.
  */
 
+import type { Inspection, WireInfo } from './wire';
+
+export type { Inspection, WireInfo } from './wire';
 export type Transport = 'tcp' | 'udp';
 export type Severity = 'INFORMATIONAL' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 export const SEVERITY_ORDER: readonly Severity[] = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
@@ -12,6 +15,12 @@ export interface Endpoint {
   /** Canonical text form: dotted IPv4, RFC 5952 short IPv6; IPv4-mapped (::ffff:a.b.c.d) written as the IPv4 it carries. */
   ip: string;
   port: number;
+  /**
+   * Destination only: the host name the process resolved before it connected (getaddrinfo, seen by
+   * the wire probes) - UDM target.hostname, Sysmon DestinationHostname. Hostile text, like a
+   * process name: the process chose it. The agent never resolves names itself for this.
+   */
+  hostname?: string;
 }
 
 export interface ProcessInfo {
@@ -22,16 +31,25 @@ export interface ProcessInfo {
   /** Resolved executable path; " (deleted)" is stripped and reported in exeDeleted. */
   exe?: string;
   exeDeleted?: boolean;
+  /** exe was rebuilt from kernel path names but no file with that device and inode was found there: never approved. */
+  exeUnverified?: boolean;
   /** Arguments joined with single spaces; argv keeps them apart. */
   cmdline?: string;
   argv?: string[];
+  /** argv (and cmdline) were cut: only their beginning is known. */
+  argvTruncated?: boolean;
   uid?: number;
   user?: string;
   /** ISO 8601 start time of the process. */
   startTime?: string;
   parentExe?: string;
   parentName?: string;
+  /** Process identity from the recording tool when it has one (Sysmon's ProcessGuid); replayed records only. */
+  guid?: string;
 }
+
+/** The OS a connection was recorded on: decides which OS analytic (AN0002/AN0003/AN0004) judges it. */
+export type EventOs = 'windows' | 'linux' | 'darwin';
 
 export interface ConnectionEvent {
   /** When the adapter observed the socket (ISO 8601). */
@@ -51,7 +69,27 @@ export interface ConnectionEvent {
   netns?: string;
   /** Owning process; absent when no process holds the socket (TIME_WAIT) or it could not be read. */
   process?: ProcessInfo;
+  /** What the first bytes on the connection say (wire inspection), when they were captured. */
+  wire?: WireInfo;
+  /** Whether, and how, the connection's bytes could be inspected ("none, static TLS" ...). */
+  inspection?: Inspection;
+  /**
+   * Every process holding the socket, when more than one does (an fd inherited across fork, or
+   * passed): `process` is one of them. The socket is approved only if every holder is.
+   */
+  holders?: ProcessInfo[];
+  /** Host that recorded the event (Sysmon Computer, UDM principal.hostname); absent = this host (live adapters). */
+  host?: string;
+  /** OS of the recording host; absent = this host's OS. A Windows Sysmon record is judged as Windows wherever replay runs. */
+  os?: EventOs;
+  /**
+   * Who opened the connection. Absent = outbound (live adapters report the local side's connections).
+   * 'inbound' (Sysmon Initiated=false, UDM network.direction INBOUND) is never judged as outbound.
+   */
+  direction?: 'inbound' | 'outbound';
 }
+
+export type OsName = EventOs;
 
 export interface Warning {
   /** Stable machine-readable code, e.g. "proc-vanished", "proc-eacces", "parse-malformed-line". */
@@ -92,6 +130,8 @@ export interface Finding {
   process: ProcessInfo | null;
   destination: Endpoint;
   source: Endpoint;
+  /** The host the connection happened on, when the event named one (replayed records). */
+  host?: string;
   reasons: string[];
   /** Extra rule-specific facts (matched topic, anomaly score, ...). */
   details?: Record<string, unknown>;

@@ -10,8 +10,9 @@ import { version } from '../config/embedded';
 import { hostFacts } from '../core/host';
 import type { Logger } from '../core/logger';
 import { createOcsfFormatter } from '../format/ocsf';
+import { createSysmonFormatter } from '../format/sysmon';
 import { createUdmFormatter } from '../format/udm';
-import { createOutputs, type Output } from '../sinks';
+import { createOutput, createOutputs, type Output } from '../sinks';
 import { type ServiceLife, startServiceLife } from '../service/lifecycle';
 import { createLogger } from '../service/log';
 import { planLogging } from '../service/log-plan';
@@ -23,7 +24,8 @@ const EXIT = { ok: 0, error: 2 } as const;
 
 export interface RunHandle {
   daemon: Daemon;
-  outputs: Output[];
+  /** The outputs written to now (a reload may replace them). */
+  outputs(): readonly Output[];
   /** The capture in use (set once the daemon started it). */
   capture(): Capture | null;
   stop(): Promise<void>;
@@ -33,19 +35,18 @@ export interface RunHandle {
 export async function startDaemon(config: Config, log: Logger, given?: Output[]): Promise<RunHandle> {
   const host = await hostFacts();
   const outputs = given ?? (await createOutputs(config.sinks, { log, stateDir: config.stateDir, hostname: host.hostname }));
-  let capture: Capture | null = null;
   const daemon = new Daemon({
     host,
     log,
-    formatters: { udm: createUdmFormatter(host, { version: version() }), ocsf: createOcsfFormatter(host, { version: version() }) },
+    formatters: { udm: createUdmFormatter(host, { version: version() }), ocsf: createOcsfFormatter(host, { version: version() }), sysmon: createSysmonFormatter(host) },
     outputs,
-    createSource: async (cfg, rules) => {
-      capture = new Capture(cfg, rules, log);
-      return capture;
-    },
+    // Outputs given by a caller are its own: a reload leaves them (the reply says sinks need a restart).
+    ...(given ? {} : { openOutput: (spec, index, stateDir) => createOutput(spec, index, { log, stateDir, hostname: host.hostname }) }),
+    createSource: async (cfg, rules) => new Capture(cfg, rules, log),
   });
   await daemon.start(config);
-  return { daemon, outputs, capture: () => capture, stop: () => daemon.stop() };
+  const capture = () => (daemon.currentSource instanceof Capture ? daemon.currentSource : null);
+  return { daemon, outputs: () => daemon.currentOutputs, capture, stop: () => daemon.stop() };
 }
 
 /** Records waiting in spools, for `status` (null without a spooled sink). */
@@ -56,10 +57,11 @@ function spooledCount(outputs: readonly Output[]): number | null {
 
 /** Runs the agent in the foreground until it is stopped; returns the process exit code. */
 export async function runAgent(files: string[]): Promise<number> {
-  const { config } = loadConfig(files);
+  const { config, notices } = loadConfig(files);
   const plan = planLogging(config.logging);
   const log = createLogger(plan);
   log.info(`brokerwatch ${version()} starting (pid ${process.pid}, mode ${config.mode}, config ${files.length ? files.join(' + ') : 'embedded default'}); ${plan.why}`);
+  for (const n of notices) log.warn(n);
 
   // A watchdog restart loop backs off before capture starts; a stop signal ends the wait.
   const early = new AbortController();
@@ -78,16 +80,20 @@ export async function runAgent(files: string[]): Promise<number> {
   const reload = (): Promise<{ ok: boolean; message: string }> => {
     const result = reloading.then(async () => {
       try {
-        const next = loadConfig(files).config;
-        await handle.daemon.reload(next);
+        const { config: next, notices: deprecated } = loadConfig(files);
+        for (const n of deprecated) log.warn(n);
+        const { notes } = await handle.daemon.reload(next);
         life?.reconfigure(next);
-        const message = `configuration reloaded from ${files.length ? files.join(' + ') : 'the embedded default'}`;
+        const message = `configuration reloaded from ${files.length ? files.join(' + ') : 'the embedded default'}${notes.length ? `; ${notes.join('; ')}` : ''}`;
         log.info(message);
+        handle.daemon.recordReload(true, message);
         return { ok: true, message };
       } catch (err) {
         const why = err instanceof ConfigError ? err.problems.join('; ') : (err as Error).message;
-        log.error(`reload refused, the previous configuration stays in force: ${why}`);
-        return { ok: false, message: `reload refused, the previous configuration stays in force: ${why}` };
+        const message = `reload refused, the previous configuration stays in force: ${why}`;
+        log.error(message);
+        handle.daemon.recordReload(false, message);
+        return { ok: false, message };
       }
     });
     reloading = result;
@@ -129,7 +135,7 @@ export async function runAgent(files: string[]): Promise<number> {
       daemon: handle.daemon,
       version: version(),
       capture: () => handle.capture()?.status ?? { active: 'none', fallbacks: [] },
-      spooled: () => spooledCount(handle.outputs),
+      spooled: () => spooledCount(handle.outputs()),
       reload,
       stop: () => stop('stop requested on the control socket'),
       exit: (code) => {

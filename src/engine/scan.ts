@@ -13,6 +13,9 @@ import { hostFacts } from '../core/host';
 import { AdapterUnavailableError } from '../core/source';
 import type { HostFacts } from '../core/types';
 import { WarningCollector } from '../core/warnings';
+import type { fetchFeed } from './feed-fetch';
+import { ReputationFeeds } from './reputation-feeds';
+import { groupFindings } from '../format/groups';
 import type { ScanReport } from '../format/report';
 
 export interface ScanOptions {
@@ -22,14 +25,24 @@ export interface ScanOptions {
   adapter?: string;
   resolver?: Resolver;
   host?: () => Promise<HostFacts>;
+  /** Reads a reputation feed (default: the file or HTTPS GET of feed-fetch.ts). */
+  fetchFeed?: typeof fetchFeed;
 }
 
 export async function scanHost(opts: ScanOptions): Promise<ScanReport> {
-  const { config, files } = loadConfig(opts.configFiles);
+  const { config, files, notices } = loadConfig(opts.configFiles);
   const rules = compileRules(config, opts.includeLoopback ? { includeLoopback: true } : {});
   const warn = new WarningCollector();
+  if (config.brokerReputationFeeds.length > 0) {
+    // Loaded once; a failed load or bad lines are warnings in the report, the rest still judges.
+    const toWarning = (m: string) => warn.add('reputation-feed', m);
+    const feeds = new ReputationFeeds(config.brokerReputationFeeds, { log: { error: toWarning, warn: toWarning, info: () => undefined, debug: () => undefined }, ...(opts.fetchFeed ? { fetch: opts.fetchFeed } : {}) });
+    await feeds.loadAll();
+    feeds.attach(rules.reputation);
+  }
   const [hostInfo, nameFailures] = await Promise.all([(opts.host ?? hostFacts)(), resolveBrokerNames(rules, opts.resolver ?? systemResolver)]);
   for (const f of nameFailures) warn.add('broker-unresolved', f);
+  for (const n of notices) warn.add('config-deprecated', n);
 
   const adapterName = opts.adapter ?? config.adapter;
   const source = createSource(adapterName, {
@@ -60,6 +73,7 @@ export async function scanHost(opts: ScanOptions): Promise<ScanReport> {
     summary: analysis.counts,
     connections: analysis.connections,
     findings: analysis.findings,
+    groups: groupFindings(analysis.findings),
     correlations: analysis.correlations,
   };
   return report;

@@ -71,7 +71,9 @@ function validPort(port: number): number | undefined {
 /** network_endpoint: at least one of ip/uid/name/hostname is required, so no ip means no endpoint. */
 function endpoint(e: Endpoint): OcsfRecord | undefined {
   const ip = ocsfIp(e.ip);
-  return ip === undefined ? undefined : { ip, port: validPort(e.port) };
+  // hostname: the name the process resolved (wire inspection); OCSF network_endpoint.hostname.
+  if (ip === undefined) return undefined;
+  return e.hostname !== undefined ? { hostname: e.hostname.slice(0, 255), ip, port: validPort(e.port) } : { ip, port: validPort(e.port) };
 }
 
 function executable(path: string | undefined, f: TextFields, where: string): OcsfRecord | undefined {
@@ -92,6 +94,7 @@ function processObject(p: ProcessInfo | null | undefined, socketUid: number | un
   if (!p) return undefined;
   const uid = p.uid ?? socketUid;
   const name = p.name ?? (p.exe !== undefined ? baseName(p.exe) : undefined);
+  f.cutAtCapture(p, `${where}.cmd_line`);
   return {
     pid: p.pid,
     name: f.text(name, OCSF_LIMITS.name, `${where}.name`),

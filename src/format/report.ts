@@ -1,5 +1,6 @@
 import type { Analysis, Correlation } from '../analyzer/analyze';
 import type { Finding, HostFacts, JudgedConnection, Warning } from '../core/types';
+import type { FindingGroup } from './groups';
 
 /** The `scan --json` document. Later commands (replay, status) reuse its parts. */
 export interface ScanReport {
@@ -14,6 +15,8 @@ export interface ScanReport {
   summary: Analysis['counts'];
   connections: JudgedConnection[];
   findings: Finding[];
+  /** The findings grouped as the table shows them (every finding id is in one group). */
+  groups: FindingGroup[];
   correlations: Correlation[];
 }
 

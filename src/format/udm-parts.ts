@@ -29,6 +29,11 @@ export class TextFields {
     return kept === '' ? undefined : kept;
   }
 
+  /** Notes a command line that was already cut when it was captured (the kernel kept only its beginning). */
+  cutAtCapture(p: { argvTruncated?: boolean } | null | undefined, path: string): void {
+    if (p?.argvTruncated) this.truncated.push(`${path}: cut when captured (only its beginning was readable)`);
+  }
+
   /**
    * Extra facts plus the truncation note, or undefined when empty: UDM's `additional` (a
    * google.protobuf.Struct) and OCSF's `unmapped` have this same shape.

@@ -56,6 +56,7 @@ function productEventType(kind: string, protocol: { name: string; tls: boolean }
 
 function processNoun(p: ProcessInfo | null | undefined, f: TextFields): UdmEvent | undefined {
   if (!p) return undefined;
+  f.cutAtCapture(p, 'principal.process.command_line');
   return {
     pid: String(p.pid),
     command_line: f.text(p.cmdline, FIELD_LIMITS.commandLine, 'principal.process.command_line'),
@@ -88,9 +89,14 @@ function connectionPrincipal(host: HostFacts, source: Endpoint, p: ProcessInfo |
   };
 }
 
-function target(destination: Endpoint): UdmEvent {
+function target(destination: Endpoint, f: TextFields): UdmEvent {
   const ip = udmIp(destination.ip);
-  return { ip: ip !== undefined ? [ip] : undefined, port: ip !== undefined ? validPort(destination.port) : undefined };
+  return {
+    // The name the process resolved (wire inspection), never one the agent looked up.
+    hostname: f.text(destination.hostname, FIELD_LIMITS.hostname, 'target.hostname'),
+    ip: ip !== undefined ? [ip] : undefined,
+    port: ip !== undefined ? validPort(destination.port) : undefined,
+  };
 }
 
 function network(transport: Transport, state: string, protocol: string | undefined): UdmEvent {
@@ -111,7 +117,7 @@ export function connectionToUdm(event: ConnectionEvent, host: HostFacts, meta: U
   const out = {
     metadata: metadata(meta, 'NETWORK_CONNECTION', rfc3339(event.time, 'event time'), productEventType('pubsub_connection', meta.protocol, f), id),
     principal: connectionPrincipal(host, event.source, event.process, event.uid, f),
-    target: target(event.destination),
+    target: target(event.destination, f),
     network: network(event.transport, event.state, meta.protocol?.name),
   };
   const additional = f.additional({
@@ -180,7 +186,7 @@ export function findingToUdm(finding: Finding, host: HostFacts, meta: UdmMeta): 
     metadata: metadata(meta, 'NETWORK_CONNECTION', rfc3339(finding.time, 'finding time'), productEventType('pubsub_finding', protocol, f),
       logId(['brokerwatch/finding/v1', host.hostname, host.assetId ?? '', finding.id])),
     principal: connectionPrincipal(host, finding.source, finding.process, undefined, f),
-    target: target(finding.destination),
+    target: target(finding.destination, f),
     network: network(finding.transport, finding.state, finding.protocol),
     security_result: [findingResult(finding, f)],
   };

@@ -1,12 +1,13 @@
 import winston from 'winston';
 import type { Logger } from '../core/logger';
 import { safeText } from '../core/text';
+import { RotatingLogFile } from './log-file';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
 export interface LogSettings {
   level: LogLevel;
-  /** A file to append the agent's own log to, besides stderr (rotation: see maxSize/maxFiles). */
+  /** A file to append the agent's own log to, besides stderr (rotation: see maxSize/maxFiles), opened safely (log-file.ts). */
   file?: string | undefined;
   maxSize?: number | undefined;
   maxFiles?: number | undefined;
@@ -30,12 +31,9 @@ export function createLogger(settings: LogSettings): Logger & { close(): void } 
     transports.push(new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }));
   }
   if (settings.file) {
-    transports.push(new winston.transports.File({
-      filename: settings.file,
-      maxsize: settings.maxSize ?? 10 * 1024 * 1024,
-      maxFiles: settings.maxFiles ?? 5,
-      tailable: true,
-    }));
+    // Not winston's File transport: it opens the path as given, following a planted link.
+    const stream = new RotatingLogFile(settings.file, settings.maxSize ?? 10 * 1024 * 1024, settings.maxFiles ?? 5);
+    transports.push(new winston.transports.Stream({ stream }));
   }
   return winston.createLogger({ level: settings.level, format: winston.format.combine(winston.format.timestamp(), line), transports });
 }

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../core/safe-fs';
 import type { Logger } from '../core/logger';
 
 export const WATCHDOG_STATE_FILE = 'watchdog-exits.json';
@@ -62,17 +63,12 @@ function makeStateDir(stateDir: string): void {
 export function recordWatchdogExit(stateDir: string, at: number, reason: string, policy: BackoffPolicy = DEFAULT_BACKOFF): string | null {
   const exits = [...readWatchdogExits(stateDir).filter((t) => at - t < policy.windowMs && t <= at), at].slice(-MAX_KEPT);
   const file = path.join(stateDir, WATCHDOG_STATE_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
     makeStateDir(stateDir);
-    fs.writeFileSync(tmp, `${JSON.stringify({ exits, last: { at: new Date(at).toISOString(), reason } })}\n`, { mode: 0o600 });
-    fs.renameSync(tmp, file);
+    writeFileAtomicSync(file, `${JSON.stringify({ exits, last: { at: new Date(at).toISOString(), reason } })}\n`, 0o600, 'the watchdog state');
     return null;
   } catch (err) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch { /* nothing was written */ }
-    return `cannot record the exit in ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    return `cannot record the exit in ${file}: ${err instanceof Error && err.name === 'UnsafePathError' ? err.message : (err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
   }
 }
 

@@ -66,6 +66,8 @@ function field(record: OutRecord, ...path: string[]): unknown {
 export function defaultIsFinding(record: OutRecord): boolean {
   const sr = record.security_result;
   if (Array.isArray(sr) ? sr.length > 0 : sr !== undefined && sr !== null) return true;
+  // Sysmon-shaped records (src/format/sysmon.ts): a finding names itself in RuleName; telemetry has "-".
+  if (record.SourceName === 'Microsoft-Windows-Sysmon') return typeof record.RuleName === 'string' && record.RuleName !== '-';
   return record.class_uid === 2004 || field(record, 'finding_info') !== undefined;
 }
 
@@ -74,6 +76,8 @@ export function defaultIdOf(record: OutRecord): string | undefined {
   for (const v of [field(record, 'metadata', 'product_log_id'), field(record, 'metadata', 'uid'), field(record, 'finding_info', 'uid'), record.id]) {
     if (typeof v === 'string' && v !== '') return v;
   }
+  // Sysmon-shaped records: RecordNumber is derived from the stable event id (src/format/sysmon.ts).
+  if (record.SourceName === 'Microsoft-Windows-Sysmon' && typeof record.RecordNumber === 'number') return `sysmon:${record.RecordNumber}`;
   return undefined;
 }
 

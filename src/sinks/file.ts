@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { ensureFolder, FLAGS, openSafe } from '../core/safe-fs';
 import type { OutRecord, Sink } from '../core/sink';
 import { toJsonLine } from '../format/jsonline';
 
@@ -29,7 +30,8 @@ export class FileSinkError extends Error {
 
 /**
  * JSON lines appended to a file. The folder is created with mode 0750 and the file with 0640 when
- * missing (the umask can only narrow them); an existing file keeps its mode and its content.
+ * missing (the umask can only narrow them); an existing file keeps its mode and its content. The
+ * agent runs as root: the folder chain is checked and no link is followed (src/core/safe-fs.ts).
  * Each write() is one append of whole lines (O_APPEND, one write call), so lines from concurrent
  * writers - this sink, another sink or another process on the same file - never interleave.
  * Operations run one after another in call order; a failed write rejects, the next one tries again
@@ -103,14 +105,15 @@ export class FileSink implements Sink {
   private async ensureOpen(): Promise<fs.FileHandle> {
     if (this.handle) return this.handle;
     try {
-      await fs.mkdir(path.dirname(this.path), { recursive: true, mode: 0o750 });
+      ensureFolder(path.dirname(path.resolve(this.path)), 0o750, 'the file sink');
     } catch (err) {
-      throw new FileSinkError(this.path, 'cannot create the folder', err);
+      throw new FileSinkError(this.path, 'unsafe or unusable folder', err);
     }
     let fh: fs.FileHandle;
     try {
-      // a+ (read and append): reading the last byte needs read access; every write still appends.
-      fh = await fs.open(this.path, 'a+', 0o640);
+      // Read and append (reading the last byte needs read access; every write still appends), no
+      // link followed, and only a regular file of root's or ours (safe-fs.ts).
+      fh = await openSafe(this.path, FLAGS.appendRead, 0o640, 'the file sink');
     } catch (err) {
       throw new FileSinkError(this.path, 'cannot open', err);
     }

@@ -86,7 +86,14 @@ describe('brokerwatch validate-config', () => {
     assert.equal(r.out, `config OK: ${DEFAULT_CONFIG_NAME} + ${good}\n`);
     const j = await run('validate-config', '--json', '--config', good);
     assert.equal(j.code, 0);
-    assert.deepEqual(JSON.parse(j.out), { valid: true, problems: [], files: [DEFAULT_CONFIG_NAME, good] });
+    assert.deepEqual(JSON.parse(j.out), { valid: true, problems: [], notices: [], files: [DEFAULT_CONFIG_NAME, good] });
+  });
+
+  test('the deprecated capture: still validates, with a one-line note saying what to write instead', async () => {
+    const old = file('old.yaml', 'capture: procfs\n');
+    const r = await run('validate-config', '--config', old);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^config OK: .*\\n  note: ${old.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: capture: is deprecated .*Replace \`capture: procfs\` with \`adapter: procfs\`\\n$`));
   });
 
   test('every shipped example validates through the CLI', async () => {

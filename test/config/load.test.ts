@@ -116,6 +116,34 @@ describe('bad config: ConfigError names the file and the key path', () => {
     assert.match(problemsOf('timeWindow: 2w\n')[0] as string, /^bad\.yaml: timeWindow: /);
   });
 
+  test('durations a Node timer cannot hold (24.8 days and more) are errors naming the key and file, not 1 ms timers', () => {
+    assert.deepEqual(problemsOf('brokerAllowListRefresh: 30d\n', '/etc/brokerwatch/site.yaml'), [
+      '/etc/brokerwatch/site.yaml: brokerAllowListRefresh: "30d" is too long: the longest duration is 24d (2147483647 ms, what a timer can hold; a longer one would fire every millisecond)',
+    ]);
+    assert.match(problemsOf('pollInterval: 24.9d\n')[0] as string, /^bad\.yaml: pollInterval: "24\.9d" is too long/);
+    assert.match(problemsOf('watchdog:\n  interval: 2147484s\n')[0] as string, /^bad\.yaml: watchdog\.interval: "2147484s" is too long/);
+    assert.match(problemsOf('timeWindow: 2147484\n')[0] as string, /^bad\.yaml: timeWindow: 2147484 is too long/, 'a bare number of seconds too');
+    assert.match(problemsOf('sinks:\n  - type: forwarder\n    host: h\n    keepAlive: 25d\n')[0] as string, /^bad\.yaml: sinks\[0\]\.keepAlive: "25d" is too long/);
+    assert.match(problemsOf('sinks:\n  - type: forwarder\n    host: h\n    reconnect:\n      maxDelay: 30d\n')[0] as string, /^bad\.yaml: sinks\[0\]\.reconnect\.maxDelay: "30d" is too long/);
+    // The longest that fits is accepted as is.
+    assert.equal(loadConfig(['ok.yaml'], () => 'brokerAllowListRefresh: 2147483647ms\n').config.brokerAllowListRefresh, 2 ** 31 - 1);
+    assert.equal(loadConfig(['ok.yaml'], () => 'brokerAllowListRefresh: 24d\n').config.brokerAllowListRefresh, 24 * 86_400_000);
+  });
+
+  test('a forwarder tls block without "enabled" is an error, never plaintext by surprise', () => {
+    assert.deepEqual(problemsOf('sinks:\n  - type: forwarder\n    host: h\n    tls:\n      caFile: /etc/ca.pem\n'), [
+      'bad.yaml: sinks[0].tls: tls sets caFile but not "enabled": events would go out as plaintext. Add "enabled: true" for TLS, or "enabled: false" to send plaintext on purpose',
+    ]);
+    assert.match(problemsOf('sinks:\n  - type: forwarder\n    host: h\n    tls:\n      servername: f.example\n      minVersion: TLSv1.3\n')[0] as string, /sinks\[0\]\.tls: tls sets servername, minVersion but not "enabled"/);
+    const sink = (text: string) => loadConfig(['ok.yaml'], () => text).config.sinks[0];
+    const on = sink('sinks:\n  - type: forwarder\n    host: h\n    tls:\n      enabled: true\n      caFile: /etc/ca.pem\n');
+    assert.ok(on?.type === 'forwarder' && on.tls.enabled && on.tls.caFile === '/etc/ca.pem');
+    const off = sink('sinks:\n  - type: forwarder\n    host: h\n    tls:\n      enabled: false\n      caFile: /etc/ca.pem\n');
+    assert.ok(off?.type === 'forwarder' && off.tls.enabled === false, 'plaintext when said so');
+    const none = sink('sinks:\n  - type: forwarder\n    host: h\n');
+    assert.ok(none?.type === 'forwarder' && none.tls.enabled === false && none.tls.minVersion === 'TLSv1.2', 'no tls block: plaintext, the documented default');
+  });
+
   test('YAML syntax errors carry line:col', () => {
     const [p] = problemsOf('mode: det0002\nprotocolPortList:\n  MQTT: [1883\n');
     assert.match(p as string, /^bad\.yaml:\d+:\d+: YAML error: /);
@@ -236,5 +264,52 @@ describe('config helpers', () => {
     assert.equal(isCidr('10.0.0.0/+8'), false);
     assert.equal(isCidr('fe80::/10'), true);
     assert.equal(isCidr('fe80::/129'), false);
+  });
+});
+
+describe('one setting chooses the capture: adapter (capture: is a deprecated alias)', () => {
+  const load = (text: string) => loadConfig(['c.yaml'], () => text);
+
+  test('the default has adapter: auto, no capture key and no notice', () => {
+    const { config, notices } = loadConfig();
+    assert.equal(config.adapter, 'auto');
+    assert.equal('capture' in config, false);
+    assert.deepEqual(notices, []);
+  });
+
+  test('capture: ebpf / procfs / auto become adapter values, each with one notice naming the file', () => {
+    const cases: [string, string][] = [
+      ['capture: ebpf\n', 'ebpf'],
+      ['capture: procfs\n', 'procfs'],
+      ['capture: auto\n', 'auto'],
+      ['capture: procfs\nadapter: lsof\n', 'lsof'], // polling with lsof, as before
+      ['capture: ebpf\nadapter: lsof\n', 'ebpf'],
+    ];
+    for (const [text, adapter] of cases) {
+      const { config, notices } = load(text);
+      assert.equal(config.adapter, adapter, text);
+      assert.equal('capture' in config, false, text);
+      assert.equal(notices.length, 1, text);
+      assert.match(notices[0] as string, new RegExp(`^c\\.yaml: capture: is deprecated .*adapter: ${adapter}`), text);
+      assert.doesNotMatch(notices[0] as string, /\n/);
+    }
+  });
+
+  test('a bad capture value is still an error that names the key', () => {
+    assert.match(problemsOf('capture: bpf\n')[0] as string, /^bad\.yaml: capture: /);
+  });
+});
+
+describe('ebpfPerfBufferPages', () => {
+  const load = (text: string) => loadConfig(['c.yaml'], () => text);
+  test('defaults to 64 and takes a power of two', () => {
+    assert.equal(load('{}\n').config.ebpfPerfBufferPages, 64);
+    assert.equal(load('ebpfPerfBufferPages: 1024\n').config.ebpfPerfBufferPages, 1024);
+  });
+
+  test('anything else is an error that names the key', () => {
+    for (const bad of ['100', '0', '-8', '1.5', '8192', 'lots']) {
+      assert.match(problemsOf(`ebpfPerfBufferPages: ${bad}\n`)[0] as string, /^bad\.yaml: ebpfPerfBufferPages: /, bad);
+    }
   });
 });

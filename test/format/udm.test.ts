@@ -164,3 +164,12 @@ test('createUdmFormatter takes the protocol from the verdict and stamps snapshot
   assert.equal(get(f.correlation(cases.SNAPSHOT_CORRELATION), 'metadata', 'event_timestamp'), '2025-11-03T12:00:00.000Z');
   assert.equal(get(f.finding(cases.YARAL_FINDING), 'metadata', 'event_type'), 'NETWORK_CONNECTION');
 });
+
+test('a command line cut when it was captured is said in truncated_fields', () => {
+  const p = cases.MQTT_TLS.process as NonNullable<typeof cases.MQTT_TLS.process>;
+  const cut = connectionToUdm({ ...cases.MQTT_TLS, process: { ...p, argvTruncated: true } }, cases.LINUX_HOST, cases.META);
+  const notes = get(JSON.parse(toJsonLine(cut)) as UdmEvent, 'additional', 'truncated_fields') as string[];
+  assert.deepEqual(notes, ['principal.process.command_line: cut when captured (only its beginning was readable)']);
+  const whole = JSON.parse(toJsonLine(connectionToUdm(cases.MQTT_TLS, cases.LINUX_HOST, cases.META))) as UdmEvent;
+  assert.equal((whole as { additional?: { truncated_fields?: unknown } }).additional?.truncated_fields, undefined);
+});

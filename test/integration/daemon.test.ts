@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { REPO_ROOT } from '../helpers/cli';
+import { REPO_ROOT, runCli } from '../helpers/cli';
 import { type Lab, type LabProcess, realPython3, requireExecutable, useLab, waitForEstablished } from '../helpers/lab';
 
 const labs = useLab(['nc', 'bpftrace']);
@@ -44,15 +44,16 @@ function runShort(cmd: string, args: string[]): Promise<number> {
   });
 }
 
-function daemonConfig(lab: Lab, name: string, extra: string): { config: string; events: string } {
+function daemonConfig(lab: Lab, name: string, extra: string): { config: string; events: string; socket: string } {
   const events = path.join(lab.tmpDir, `${name}-events.jsonl`);
+  const socket = path.join(lab.tmpDir, `${name}-ctl`, 'bw.sock');
   const config = lab.writeFile(`${name}.yaml`, [
     'pollInterval: 100ms',
-    `control: { socket: ${JSON.stringify(path.join(lab.tmpDir, `${name}-ctl`, 'bw.sock'))} }`,
+    `control: { socket: ${JSON.stringify(socket)} }`,
     `sinks: [{ type: file, path: ${JSON.stringify(events)} }]`,
     extra,
   ].join('\n'));
-  return { config, events };
+  return { config, events, socket };
 }
 
 async function startDaemon(lab: Lab, config: string, env?: NodeJS.ProcessEnv): Promise<LabProcess> {
@@ -90,7 +91,7 @@ test('capture: ebpf attributes every one of 250 short-lived connects; procfs pol
   const pythonExe = fs.realpathSync(python);
   await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port: 1883 }, { ip: lab.external.ipv4, port: 5672 }]);
 
-  const ebpf = daemonConfig(lab, 'ebpf', 'capture: ebpf\nbeaconing: { enabled: false, minConnections: 5, maxJitter: 0.2, minPeriod: 1s, maxTracked: 100 }');
+  const ebpf = daemonConfig(lab, 'ebpf', 'adapter: ebpf\nbeaconing: { enabled: false, minConnections: 5, maxJitter: 0.2, minPeriod: 1s, maxTracked: 100 }');
   const d = await startDaemon(lab, ebpf.config);
   assert.match(d.output(), /capturing with eBPF/);
   const { ncPids, pyPids } = await shortConnects(lab, nc, python);
@@ -113,7 +114,7 @@ test('capture: ebpf attributes every one of 250 short-lived connects; procfs pol
     assert.equal(e?.target?.port, 5672);
   }
 
-  const procfs = daemonConfig(lab, 'procfs', 'capture: procfs');
+  const procfs = daemonConfig(lab, 'procfs', 'adapter: procfs');
   const p = await startDaemon(lab, procfs.config);
   const second = await shortConnects(lab, nc, python);
   await new Promise((r) => setTimeout(r, 500));
@@ -123,20 +124,28 @@ test('capture: ebpf attributes every one of 250 short-lived connects; procfs pol
   t.diagnostic(`procfs polling every 100 ms attributed ${caught} of 250 short-lived connects (eBPF: 250 of 250)`);
 });
 
-test('when bpftrace cannot run the daemon says why in one line and polls procfs', async (t: TestContext) => {
+test('adapter: ebpf with bpftrace unavailable: one line says why, procfs polling runs, and status shows the fallback', async (t: TestContext) => {
   const lab = labs.get(t);
   if (!lab) return;
   t.after(() => lab.stopAll());
   await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port: 5222 }]);
   const missing = path.join(lab.tmpDir, 'no-such-dir', 'bpftrace');
-  const { config, events } = daemonConfig(lab, 'fallback', `capture: auto\nbpftracePath: ${JSON.stringify(missing)}`);
+  const { config, events, socket } = daemonConfig(lab, 'fallback', `adapter: ebpf\nbpftracePath: ${JSON.stringify(missing)}`);
   const d = await startDaemon(lab, config);
   assert.match(d.output(), /eBPF capture unavailable \(.*no-such-dir\/bpftrace.*\); falling back to procfs polling/);
-  assert.doesNotMatch(d.output(), /capturing with eBPF/);
+  assert.doesNotMatch(d.output(), /capturing with eBPF|adapter unavailable/);
   const nc = lab.spawnRoot(requireExecutable('nc'), [lab.external.ipv4, '5222'], { stdin: '<stream:stream to="example.org">' });
   await waitForEstablished(nc, lab.external.ipv4, 5222);
   const hit = await until('the held XMPP connection in the sink', () => readEvents(events).find((e) => Number(e.principal?.process?.pid) === nc.pid));
   assert.equal(hit.security_result?.[0]?.rule_id, 'PUBSUB-EXTERNAL');
+  await d.waitForOutput(/control socket listening/, 10_000);
+  const st = await runCli(['status', '--json', '--socket', socket]);
+  assert.equal(st.code, 0, st.stderr);
+  const capture = (JSON.parse(st.stdout) as { capture: { source: string; fallbacks: string[]; pollErrors: number; eventsLost: number; warnings: unknown[] } }).capture;
+  assert.equal(capture.source, 'procfs');
+  assert.match(capture.fallbacks[0] as string, /^ebpf: .*no-such-dir\/bpftrace/);
+  assert.equal(capture.pollErrors, 0);
+  assert.ok(Array.isArray(capture.warnings));
   await stopDaemon(d);
 });
 
@@ -145,7 +154,7 @@ test('a live 1-second beacon raises a BEACONING finding with its period', async 
   if (!lab) return;
   t.after(() => lab.stopAll());
   await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port: 61613 }]);
-  const { config, events } = daemonConfig(lab, 'beacon', 'capture: ebpf');
+  const { config, events } = daemonConfig(lab, 'beacon', 'adapter: ebpf');
   const d = await startDaemon(lab, config);
   const nc = fs.realpathSync(requireExecutable('nc'));
   const started = Date.now();
@@ -168,9 +177,12 @@ test('SIGHUP: a broken config is refused and the old one stays; a good one takes
   if (!lab) return;
   t.after(() => lab.stopAll());
   await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port: 5222 }, { ip: lab.external.ipv4Alt as string, port: 5222 }]);
+  // The deprecated spelling still starts, with one notice saying what to write instead.
   const { config, events } = daemonConfig(lab, 'hup', 'capture: procfs');
   const good = fs.readFileSync(config, 'utf8');
   const d = await startDaemon(lab, config);
+  assert.match(d.output(), /hup\.yaml: capture: is deprecated .*Replace `capture: procfs` with `adapter: procfs`/);
+  assert.match(d.output(), /capturing with procfs polling/);
   const ncPath = requireExecutable('nc');
 
   fs.writeFileSync(config, `${good}\nbrokerAllowList: [not a broker!]\n`);
@@ -182,7 +194,13 @@ test('SIGHUP: a broken config is refused and the old one stays; a good one takes
   const hit = await until('a finding under the old config', () => readEvents(events).find((e) => Number(e.principal?.process?.pid) === first.pid));
   assert.equal(hit.security_result?.[0]?.rule_id, 'PUBSUB-EXTERNAL');
 
-  fs.writeFileSync(config, `${good}\nbrokerAllowList: [${lab.external.ipv4Alt}]\n`);
+  // A capture change whose new capture cannot start: refused, the running capture stays.
+  fs.writeFileSync(config, `${good.replace('capture: procfs', 'adapter: procfs')}\nprocRoot: ${JSON.stringify(path.join(lab.tmpDir, 'no-proc'))}\n`);
+  process.kill(d.pid, 'SIGHUP');
+  await d.waitForOutput(/reload refused, the previous configuration stays in force: the new capture could not start \(procfs adapter unavailable: no procfs at .*no-proc.*\); the previous capture \(procfs\) keeps running/, 10_000);
+  assert.ok(d.running);
+
+  fs.writeFileSync(config, `${good.replace('capture: procfs', 'adapter: procfs')}\nbrokerAllowList: [${lab.external.ipv4Alt}]\n`);
   process.kill(d.pid, 'SIGHUP');
   await d.waitForOutput(/configuration reloaded/, 10_000);
   const second = lab.spawnRoot(ncPath, [lab.external.ipv4Alt as string, '5222']);

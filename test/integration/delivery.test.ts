@@ -73,7 +73,7 @@ test('collector outage and agent kill -9: every connection reaches rsyslog throu
   await collector.start();
   const spool = path.join(lab.tmpDir, 'spool');
   const config = lab.writeFile('delivery.yaml', [
-    'capture: ebpf',
+    'adapter: ebpf',
     `control: { socket: ${JSON.stringify(path.join(lab.tmpDir, 'ctl', 'bw.sock'))} }`,
     'beaconing: { enabled: false, minConnections: 5, maxJitter: 0.2, minPeriod: 1s, maxTracked: 100 }',
     'sinks:',

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { Finding, JudgedConnection } from '../../src/core/types';
 import type { ScanReport } from '../../src/format/report';
-import { runScanJson } from '../helpers/cli';
+import { runCli, runScanJson } from '../helpers/cli';
 import { freePort, type Lab, type LabProcess, realPython3, requireExecutable, waitForEstablished, useLab } from '../helpers/lab';
 
 const labs = useLab(['mosquitto', 'mosquitto_pub', 'mosquitto_sub', 'nc', 'socat', 'python3', 'prlimit']);
@@ -256,4 +256,35 @@ test('no fd walk on an idle host: 10,000 loopback sockets cost only the socket t
   const f = findingOf(busy.report, nc);
   assert.equal(f.process?.exe, realExe('nc'));
   assert.deepEqual(f.destination, { ip: lab.external.ipv4, port });
+});
+
+test('the table of a host with hundreds of closed sockets fits on one screen, attributed findings first', { timeout: 90_000 }, async (t) => {
+  const lab = labs.get(t);
+  if (!lab) return;
+  t.after(() => lab.stopAll());
+  const SHORT = 300;
+  const port = await freePort();
+  const config = writeConfig(lab, 'closed.yaml', onlyPort(port));
+  await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port }]);
+  // 300 short connections, each closed by the client at once: closing sockets with no owner.
+  const shortLived = lab.spawnRoot(await realPython3(), ['-c', `import socket, sys\nfor i in range(${SHORT}):\n    socket.create_connection((sys.argv[1], int(sys.argv[2]))).close()\nprint("DONE", flush=True)\nsys.stdin.read()\n`, lab.external.ipv4, String(port)]);
+  await shortLived.waitForOutput(/^DONE$/m, 60_000);
+  const nc = lab.spawnRoot('nc', [lab.external.ipv4, String(port)]);
+  await waitForEstablished(nc, lab.external.ipv4, port);
+
+  const json = await runScanJson(['--config', config]);
+  const closed = json.report.findings.filter((f) => f.process === null && f.destination.port === port);
+  assert.ok(closed.length >= SHORT - 10, `the closed sockets are findings in --json (${closed.length}); ${brief(json.report)}`);
+  assert.ok(json.report.groups.some((g) => !g.attributed && g.count === closed.length), 'one group holds them');
+
+  const r = await runCli(['scan', '--config', config]);
+  assert.equal(r.code, 1);
+  const lines = r.stdout.split('\n');
+  const mine = lines.filter((l) => l.includes(`${lab.external.ipv4}:${port}`));
+  assert.ok(lines.length < 45, `the table has ${lines.length} lines:\n${r.stdout}`);
+  const header = lines.findIndex((l) => l.startsWith('SEVERITY'));
+  assert.ok(header > 0, r.stdout);
+  const firstOwnRow = lines.slice(header + 1).find((l) => /^[A-Z]+ /.test(l) && l.includes(`:${port} `));
+  assert.match(firstOwnRow ?? '', new RegExp(`\\s${nc.pid}\\s`), `nc's attributed finding is listed before the closed sockets:\n${r.stdout}`);
+  assert.ok(mine.some((l) => new RegExp(`^  ${closed.length} closed connections to ${escapeRegex(lab.external.ipv4)}:${port} `).test(l)), `one summary line for the closed sockets:\n${r.stdout}`);
 });

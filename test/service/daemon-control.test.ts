@@ -48,7 +48,7 @@ async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20
 
 function agentConfig(dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    capture: 'procfs',
+    adapter: 'procfs',
     pollInterval: '200ms',
     sinks: [{ type: 'file', path: path.join(dir, 'events.jsonl') }],
     control: { socket: path.join(dir, 'ctl', 'bw.sock') },
@@ -84,28 +84,48 @@ describe('brokerwatch run with its control socket', () => {
     assert.equal(status.version, JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version);
     assert.equal(typeof status.uptimeSeconds, 'number');
     assert.deepEqual(Object.keys(status.counters as object).sort(), ['beacons', 'correlations', 'eventsDropped', 'eventsIgnored', 'eventsJudged', 'eventsSeen', 'findings', 'queued', 'recordsSent', 'recordsSpooled', 'sinkErrors']);
-    assert.deepEqual(status.capture, { source: 'procfs', fallbacks: [] });
+    const capture = status.capture as Record<string, unknown>;
+    assert.deepEqual(Object.keys(capture).sort(), ['eventsLost', 'fallbacks', 'lastError', 'pollErrors', 'source', 'warnings']);
+    assert.deepEqual([capture.source, capture.fallbacks, capture.eventsLost, capture.pollErrors, capture.lastError], ['procfs', [], 0, 0, null]);
+    assert.ok(Array.isArray(capture.warnings), 'warnings by code (a busy host has some: processes that exit mid-poll)');
+    assert.equal(status.lastReload, null);
     assert.equal(fs.lstatSync(sock).mode & 0o777, 0o600);
     const human = await runCli(['status', '--socket', sock]);
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, new RegExp(`^brokerwatch \\S+ running \\(pid ${agent.pid}\\), up \\d+s\\ncapture:     procfs\\n`));
+    assert.match(human.stdout, new RegExp(`^brokerwatch \\S+ running \\(pid ${agent.pid}\\), up \\d+s\\ncapture:     procfs\\n  problems:  0 failed polls, 0 events lost\\n  warnings:  .+\\n`));
+    assert.match(human.stdout, /\nlast reload: none since start\n/);
 
     // A live connection to an external broker by an unusual process: a finding.
     const sub1 = lab.spawnRoot('mosquitto_sub', ['-h', broker, '-p', '1883', '-t', 'c2/#']);
     await waitForEstablished(sub1, broker, 1883);
     await waitFor('a finding for the first mosquitto_sub', () => ofPid(events, sub1.pid).find((r) => kindOf(r) === 'pubsub_finding'), 20_000, () => agent.describe());
 
-    // reload with a good config that allowlists the broker: the next connection is no finding.
-    fs.writeFileSync(configFile, JSON.stringify(agentConfig(dir, { brokerAllowList: [broker] })));
+    // reload with a good config that allowlists the broker: the next connection is no finding. Its
+    // sink change is applied: the new file sink opens, then the old one is flushed and closed.
+    fs.writeFileSync(configFile, JSON.stringify(agentConfig(dir, { brokerAllowList: [broker], sinks: [{ type: 'file', path: events, fsync: true }] })));
     const good = await runCli(['reload', '--socket', sock]);
     assert.equal(good.code, 0, good.stderr);
-    assert.match(good.stdout, /^reloaded: configuration reloaded from /);
+    assert.match(good.stdout, /^reloaded: configuration reloaded from .*; sinks applied: opened file:\S+events\.jsonl; flushed and closed file:\S+events\.jsonl\n$/);
     const sub2 = lab.spawnRoot('mosquitto_sub', ['-h', broker, '-p', '1883', '-t', 'c2/#']);
     await waitForEstablished(sub2, broker, 1883);
     const toBroker = () => records(events).filter((r) => JSON.stringify(r).includes(broker)).map((r) => `${kindOf(r)} pid=${r.principal?.process?.pid}`).join(', ');
     const seen = await waitFor('a record for the second mosquitto_sub', () => ofPid(events, sub2.pid)[0], 20_000, () => `records to ${broker}: ${toBroker()}; sub1 ${sub1.pid}, sub2 ${sub2.pid}\n${agent.describe()}`);
     assert.equal(kindOf(seen), 'pubsub_connection');
     assert.deepEqual(ofPid(events, sub2.pid).filter((r) => kindOf(r) === 'pubsub_finding'), [], 'an allowlisted broker raises no finding');
+
+    // reload with a capture that cannot start: refused, the running capture goes on, status says why.
+    fs.writeFileSync(configFile, JSON.stringify(agentConfig(dir, { brokerAllowList: [broker], procRoot: path.join(dir, 'no-proc') })));
+    const blind = await runCli(['reload', '--socket', sock]);
+    assert.equal(blind.code, 2);
+    assert.match(blind.stderr, /the new capture could not start \(procfs adapter unavailable: no procfs at .*no-proc .*\); the previous capture \(procfs\) keeps running/);
+    const sub3 = lab.spawnRoot('mosquitto_sub', ['-h', broker, '-p', '1883', '-t', 'c2/#']);
+    await waitForEstablished(sub3, broker, 1883);
+    await waitFor('the third mosquitto_sub still captured', () => ofPid(events, sub3.pid)[0], 20_000, () => agent.describe());
+    const refused = JSON.parse((await runCli(['status', '--json', '--socket', sock])).stdout) as { capture: { source: string }; lastError: string; lastReload: { ok: boolean; message: string } };
+    assert.equal(refused.capture.source, 'procfs');
+    assert.match(refused.lastError, /^reload: the new capture could not start: procfs adapter unavailable: no procfs at /);
+    assert.equal(refused.lastReload.ok, false);
+    assert.match(refused.lastReload.message, /^reload refused, the previous configuration stays in force: the new capture could not start/);
 
     // reload with a bad config: refused, exit 2, the daemon keeps running with the old one.
     fs.writeFileSync(configFile, 'mode: sometimes\n');

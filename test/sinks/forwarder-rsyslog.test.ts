@@ -58,7 +58,7 @@ function forwarderConfig(r: Rsyslog, over: Record<string, unknown> = {}): Forwar
 }
 
 /** The golden UDM and OCSF lines of the formatters' tests: real records, hostile text included. */
-function fixtureLines(format: 'udm' | 'ocsf', names: readonly string[]): string[] {
+function fixtureLines(format: 'udm' | 'ocsf' | 'sysmon', names: readonly string[]): string[] {
   return names.map((n) => fs.readFileSync(path.join(FIXTURES, format, `${n}.json`), 'utf8').replace(/\n$/, ''));
 }
 
@@ -72,6 +72,7 @@ test('JSON lines over TCP: one event per line, byte for byte, and a 1 MB field i
   const golden = [
     ...fixtureLines('udm', ['connection-mqtt-tls', 'finding-det0002', 'hostile', 'hostile-1mb', 'correlation-window']),
     ...fixtureLines('ocsf', ['connection-mqtt-tls', 'finding-det0002', 'hostile']),
+    ...fixtureLines('sysmon', ['connection-mqtt-tls', 'finding-det0002', 'hostile']),
   ];
   const records = golden.map((l) => JSON.parse(l) as OutRecord);
   const huge = JSON.parse(golden[1] as string) as OutRecord & { principal: { process: { command_line: string } } };

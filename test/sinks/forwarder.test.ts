@@ -22,7 +22,7 @@ after(async () => {
 test('config: defaults, sizes with units, and the limits that must hold', () => {
   const c = forwarderSinkSchema.parse({ type: 'forwarder', host: 'collector.example.net' });
   assert.equal(c.port, 10514);
-  assert.equal(c.format, 'ocsf');
+  assert.equal(c.format, 'sysmon', 'the default: Sysmon EID 3 lines for the prebuilt WINDOWS_SYSMON parser');
   assert.equal(c.framing, 'json');
   assert.equal(c.syslog.facility, 'local0');
   assert.deepEqual(c.tls, { enabled: false, caFile: null, certFile: null, keyFile: null, servername: null, minVersion: 'TLSv1.2', insecureSkipVerify: false });

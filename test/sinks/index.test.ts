@@ -59,7 +59,7 @@ test('network sinks get a spool under stateDir unless it is turned off', async (
     const spec = sinkSpecSchema.parse({ type: 'forwarder', host: '127.0.0.1', port: 9 });
     const out = await createOutput(spec, 3, options);
     assert.ok(out.sink instanceof SpooledSink);
-    assert.equal(out.format, 'ocsf', 'the forwarder default: its prebuilt OCSF parser');
+    assert.equal(out.format, 'sysmon', 'the forwarder default: Sysmon EID 3 lines for the prebuilt WINDOWS_SYSMON parser');
     assert.ok(fs.existsSync(path.join(dir, 'spool', 'forwarder-3')));
     await out.sink.close();
     const bare = await createOutput(sinkSpecSchema.parse({ type: 'forwarder', host: '127.0.0.1', port: 9, spool: false }), 4, options);

@@ -1,14 +1,16 @@
 /**
  * Pure parsers for the output of connect.bt run as `bpftrace -f json`. No I/O here: read.ts feeds
- * lines in. Every string that came from a process (comm, exec file name) is hostile: it is only
+ * lines in. Every string that came from a process (comm, path names) is hostile: it is only
  * ever the LAST field of a line and is returned as data, never interpreted.
  */
 import { canonicalIp } from '../../../src/core/ip';
 import type { ConnectionEvent, ProcessInfo } from '../../../src/core/types';
 import { TCP_STATES } from '../procfs/parse';
 
+/** A C line: the connect and everything the kernel knew of its process at that moment. */
 export interface ConnectRecord {
   kind: 'connect';
+  /** Thread group id (the process id). */
   pid: number;
   ppid: number;
   uid: number;
@@ -20,27 +22,41 @@ export interface ConnectRecord {
   dport: number;
   /** Network namespace inode of the socket (as in "net:[4026531840]"). */
   netns: number;
-  /** Kernel socket address: an opaque id that joins this line to its S line; reused by the kernel. */
+  /** Kernel socket address: an opaque id that joins this line to its P, A and S lines; reused by the kernel. */
   sk: string;
+  /** Process start in clock ticks since boot (USER_HZ 100), as field 22 of /proc/<pid>/stat shows it. */
+  startTicks: number;
+  /** The executable's identity: device (kernel encoding, major << 20 | minor), inode and link count (0: deleted). */
+  exeDev: number;
+  exeIno: number;
+  exeNlink: number;
+  /** How many P lines (path components) preceded this line, and whether they reached the filesystem root. */
+  pathNames: number;
+  pathComplete: boolean;
   comm: string;
 }
 
 export interface SynLeftRecord { kind: 'syn-left'; sk: string; newState: string; sport: number; dport: number }
-export interface ExecRecord { kind: 'exec'; pid: number; ppid: number; uid: number; filename: string; truncated: boolean }
-/** argv read from the new image at exec; `truncated` when the argument area was longer than captured. */
-export interface ArgvRecord { kind: 'argv'; pid: number; argv: string[]; truncated: boolean }
+/** One component of the connecting executable's path inside its filesystem, leaf first. `cut` when it may have been shortened. */
+export interface PathRecord { kind: 'path'; sk: string; name: string; cut: boolean }
+/** argv of the connecting image as captured: its length, the tail word and the first 24 words (hex, kernel byte order). */
+export interface ArgvRecord { kind: 'argv'; sk: string; length: number; tail: string; words: string[] }
+/** The next 24 words of the same argument area. */
+export interface ArgvMoreRecord { kind: 'argv-more'; sk: string; words: string[] }
 
 export type BpftraceRecord =
   | ConnectRecord
   | SynLeftRecord
-  | ExecRecord
+  | PathRecord
   | ArgvRecord
-  | { kind: 'exit'; pid: number }
+  | ArgvMoreRecord
   | { kind: 'ready'; version: number }
   | { kind: 'attached'; probes: number }
   | { kind: 'lost'; count: number }
+  /** The in-kernel count of loopback connects not reported, since this bpftrace started. */
+  | { kind: 'loopback'; total: number }
   | { kind: 'blank' }
-  /** A well-formed bpftrace JSON object of a type the program does not produce (map dumps, ...). */
+  /** A well-formed bpftrace JSON object of a type the program does not produce. */
   | { kind: 'other'; type: string }
   | { kind: 'malformed'; reason: string };
 
@@ -95,28 +111,34 @@ function splitFields(text: string, count: number): { fields: string[]; rest: str
   return { fields, rest: text.slice(at) };
 }
 
+const TICK_NS = 10_000_000n; // 1e9 / USER_HZ (100)
+
 function parseConnect(text: string): BpftraceRecord {
-  const split = splitFields(text, 11);
+  const split = splitFields(text, 17);
   if (!split) return { kind: 'malformed', reason: 'C line with too few fields' };
-  const [, pid, ppid, uid, fam, saddr, sport, daddr, dport, netns, sk] = split.fields;
-  const n = { pid: uint(pid), ppid: uint(ppid), uid: uint(uid), sport: uint(sport, 65535), dport: uint(dport, 65535), netns: uint(netns) };
+  const [, pid, ppid, uid, fam, saddr, sport, daddr, dport, netns, sk, start, dev, ino, nlink, names, complete] = split.fields;
+  const n = {
+    pid: uint(pid), ppid: uint(ppid), uid: uint(uid), sport: uint(sport, 65535), dport: uint(dport, 65535), netns: uint(netns),
+    dev: uint(dev), nlink: uint(nlink), names: uint(names, 64), complete: uint(complete, 1),
+  };
   const src = canonicalIp(saddr ?? '');
   const dst = canonicalIp(daddr ?? '');
-  if (Object.values(n).some((v) => v === null) || (fam !== '4' && fam !== '6') || src === null || dst === null || !SK.test(sk ?? '')) {
+  const big = /^\d{1,20}$/;
+  if (Object.values(n).some((v) => v === null) || (fam !== '4' && fam !== '6') || src === null || dst === null || !SK.test(sk ?? '')
+    || !big.test(start ?? '') || !big.test(ino ?? '')) {
     return { kind: 'malformed', reason: 'C line with a malformed number, family, address or socket field' };
   }
   return {
     kind: 'connect', pid: n.pid as number, ppid: n.ppid as number, uid: n.uid as number, family: fam === '4' ? 4 : 6,
     saddr: src, sport: n.sport as number, daddr: dst, dport: n.dport as number, netns: n.netns as number, sk: sk as string,
-    comm: decodeBpftraceText(split.rest),
+    startTicks: Number(BigInt(start as string) / TICK_NS), exeDev: n.dev as number, exeIno: Number(ino), exeNlink: n.nlink as number,
+    pathNames: n.names as number, pathComplete: n.complete === 1, comm: decodeBpftraceText(split.rest),
   };
 }
 
 export interface ParseOptions {
   /** BPFTRACE_STRLEN bpftrace ran with. */
   strlen?: number;
-  /** Byte order of the traced kernel (argv words are native-endian); default little-endian. */
-  littleEndian?: boolean;
 }
 
 /** One %016lx word back to its 8 bytes in memory order. */
@@ -125,23 +147,36 @@ function wordBytes(hex: string, littleEndian: boolean): number[] {
   return littleEndian ? b.reverse() : b;
 }
 
-/**
- * "A <pid> <argvlen> <tail> <w0> ... <wN>": whole words cover the first 8*N bytes of the argument
- * area; when it is shorter and not a multiple of 8 long, `tail` holds its last 8 bytes.
- */
-function parseArgv(text: string, littleEndian: boolean): BpftraceRecord {
+const WORD = /^[0-9a-f]{16}$/;
+
+/** "A <sk> <argvlen> <tail> <w0> ... <w23>" and "B <sk> <w24> ... <w47>": the raw words, decoded by decodeArgv. */
+function parseArgvWords(text: string): BpftraceRecord {
   const f = text.split(' ');
-  const pid = uint(f[1]);
+  const sk = f[1] as string;
+  if (f[0] === 'B') {
+    const words = f.slice(2);
+    if (!SK.test(sk) || words.length === 0 || words.length > 64 || !words.every((w) => WORD.test(w))) return { kind: 'malformed', reason: 'malformed B line' };
+    return { kind: 'argv-more', sk, words };
+  }
   const length = uint(f[2], 0x7fffffff);
   const words = f.slice(4);
-  if (pid === null || length === null || f.length < 5 || words.length > 64 || !f.slice(3).every((w) => /^[0-9a-f]{16}$/.test(w))) {
+  if (!SK.test(sk) || length === null || f.length < 5 || words.length > 64 || !f.slice(3).every((w) => WORD.test(w))) {
     return { kind: 'malformed', reason: 'malformed A line' };
   }
+  return { kind: 'argv', sk, length, tail: f[3] as string, words };
+}
+
+/**
+ * argv from the captured words: whole words cover the first 8*N bytes of the argument area; when
+ * it is shorter and not a multiple of 8 long, `tail` holds its last 8 bytes. Words are in the
+ * traced kernel's byte order. `truncated` when the area was longer than the words cover.
+ */
+export function decodeArgv(length: number, tail: string, words: readonly string[], littleEndian = true): { argv: string[]; truncated: boolean } {
   const take = Math.min(length, words.length * 8);
   const bytes: number[] = [];
   for (let i = 0; i < Math.floor(take / 8); i++) bytes.push(...wordBytes(words[i] as string, littleEndian));
   const rest = take % 8;
-  if (rest > 0) bytes.push(...wordBytes(f[3] as string, littleEndian).slice(8 - rest));
+  if (rest > 0) bytes.push(...wordBytes(tail, littleEndian).slice(8 - rest));
   const truncated = length > take;
   const parts: number[][] = [[]];
   for (const b of bytes) {
@@ -149,7 +184,7 @@ function parseArgv(text: string, littleEndian: boolean): BpftraceRecord {
     else (parts[parts.length - 1] as number[]).push(b);
   }
   if (!truncated || (parts[parts.length - 1] as number[]).length === 0) parts.pop(); // the NUL that ends the last argument
-  return { kind: 'argv', pid, argv: parts.map((p) => Buffer.from(p).toString('utf8')), truncated };
+  return { argv: parts.map((p) => Buffer.from(p).toString('utf8')), truncated };
 }
 
 function parseEventText(data: string, o: Required<ParseOptions>): BpftraceRecord {
@@ -167,19 +202,16 @@ function parseEventText(data: string, o: Required<ParseOptions>): BpftraceRecord
       if (f.length !== 5 || !SK.test(f[1] as string) || state === undefined || sport === null || dport === null) return { kind: 'malformed', reason: 'malformed S line' };
       return { kind: 'syn-left', sk: f[1] as string, newState: state, sport, dport };
     }
-    case 'E ': {
-      const split = splitFields(text, 4);
-      const [, pid, ppid, uid] = split?.fields ?? [];
-      const n = [uint(pid), uint(ppid), uint(uid)];
-      if (!split || n.includes(null) || split.rest === '') return { kind: 'malformed', reason: 'malformed E line' };
-      const filename = decodeBpftraceText(split.rest);
-      const truncated = Buffer.byteLength(filename, 'utf8') >= o.strlen - 1;
-      return { kind: 'exec', pid: n[0] as number, ppid: n[1] as number, uid: n[2] as number, filename, truncated };
+    case 'P ': {
+      const split = splitFields(text, 2);
+      if (!split || !SK.test(split.fields[1] as string) || split.rest === '') return { kind: 'malformed', reason: 'malformed P line' };
+      const name = decodeBpftraceText(split.rest);
+      return { kind: 'path', sk: split.fields[1] as string, name, cut: Buffer.byteLength(name, 'utf8') >= o.strlen - 1 };
     }
     case 'A ':
-      return parseArgv(text, o.littleEndian);
+    case 'B ':
+      return parseArgvWords(text);
     default:
-      if ((m = /^X (\d{1,10})$/.exec(text))) return { kind: 'exit', pid: Number(m[1]) };
       if ((m = /^R (\d{1,6})$/.exec(text))) return { kind: 'ready', version: Number(m[1]) };
       return { kind: 'malformed', reason: 'printf output that connect.bt does not produce' };
   }
@@ -196,7 +228,7 @@ function countOf(data: unknown, key: string): number | null {
  * too (a bpftrace may print them as text); any other non-JSON line is garbage.
  */
 export function parseBpftraceLine(line: string, opts: ParseOptions = {}): BpftraceRecord {
-  const o = { strlen: BPFTRACE_STRLEN, littleEndian: true, ...opts };
+  const o = { strlen: BPFTRACE_STRLEN, ...opts };
   const trimmed = line.trim();
   if (trimmed === '') return { kind: 'blank' };
   let m: RegExpExecArray | null;
@@ -216,6 +248,10 @@ export function parseBpftraceLine(line: string, opts: ParseOptions = {}): Bpftra
     const count = countOf(data, type === 'lost_events' ? 'events' : 'probes');
     if (count === null) return { kind: 'malformed', reason: `${type} without a count` };
     return type === 'lost_events' ? { kind: 'lost', count } : { kind: 'attached', probes: count };
+  }
+  if (type === 'map') {
+    const total = countOf(data, '@loopback');
+    if (total !== null) return { kind: 'loopback', total };
   }
   return { kind: 'other', type };
 }

@@ -5,8 +5,16 @@
 import type { Config } from '../../../src/config/schema';
 
 export const PORT_FILTER_TOKEN = '__DPORT_FILTER__';
-/** Output format version printed by the program's BEGIN probe ("R 1"). */
-export const PROGRAM_FORMAT_VERSION = 1;
+export const LOOPBACK_TOKEN = '__LOOPBACK__';
+/** Output format version printed by the program's BEGIN probe ("R 2"). */
+export const PROGRAM_FORMAT_VERSION = 2;
+
+const v6Bytes = (bytes: number[]) => bytes.map((b, i) => `args->daddr_v6[${i}] == ${b}`).join(' && ');
+/**
+ * A loopback destination: 127.0.0.0/8 on an AF_INET socket; ::1 or ::ffff:127.0.0.0/104 on an
+ * AF_INET6 one (its v4 daddr field holds a placeholder for native IPv6, so the v6 bytes decide).
+ */
+export const LOOPBACK_TEST = `((args->family == 2 && args->daddr[0] == 127) || (args->family == 10 && ((${v6Bytes([...Array(15).fill(0), 1])}) || (${v6Bytes([...Array(10).fill(0), 255, 255, 127])}))))`;
 
 /** Sorted, de-duplicated ports; throws on anything that is not an integer 1-65535. */
 export function validatePorts(ports: readonly unknown[]): number[] {
@@ -24,10 +32,17 @@ export function portFilter(ports: readonly unknown[]): string {
   return `(${validatePorts(ports).map((p) => `args->dport == ${p}`).join(' || ')})`;
 }
 
-/** The program text with every filter token replaced; throws when the template has no token. */
-export function renderProgram(template: string, ports: readonly unknown[]): string {
-  if (!template.includes(PORT_FILTER_TOKEN)) throw new Error(`bpftrace template has no ${PORT_FILTER_TOKEN} placeholder`);
-  return template.split(PORT_FILTER_TOKEN).join(portFilter(ports));
+export interface RenderOptions {
+  /** Count loopback connects in the kernel instead of reporting them (default true: they are never judged). */
+  dropLoopback?: boolean;
+}
+
+/** The program text with every filter token replaced; throws when the template lacks a token. */
+export function renderProgram(template: string, ports: readonly unknown[], opts: RenderOptions = {}): string {
+  for (const token of [PORT_FILTER_TOKEN, LOOPBACK_TOKEN]) {
+    if (!template.includes(token)) throw new Error(`bpftrace template has no ${token} placeholder`);
+  }
+  return template.split(PORT_FILTER_TOKEN).join(portFilter(ports)).split(LOOPBACK_TOKEN).join(opts.dropLoopback === false ? '0' : LOOPBACK_TEST);
 }
 
 /**

@@ -15,6 +15,8 @@ import {
 
 export interface EbpfDeps extends ProcfsDeps {
   realpath(p: string): Promise<string>;
+  /** stat() following links: device and inode of the target. */
+  stat(p: string): Promise<{ dev: number; ino: number }>;
   /** Resolves when p exists and is an executable file. */
   isExecutable(p: string): Promise<boolean>;
   exists(p: string): Promise<boolean>;
@@ -29,6 +31,7 @@ export interface EbpfDeps extends ProcfsDeps {
 export const realEbpfDeps: EbpfDeps = {
   ...realProcfsDeps,
   realpath: (p) => fsp.realpath(p),
+  stat: (p) => fsp.stat(p),
   isExecutable: async (p) => {
     try {
       await fsp.access(p, fs.constants.X_OK);

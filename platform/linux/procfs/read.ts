@@ -40,6 +40,11 @@ export interface ProcfsOptions {
   /** Clock ticks per second (USER_HZ); 100 on every mainstream Linux build. */
   clockTicks?: number;
   /**
+   * Connections another source already reported (by connectionKey), e.g. eBPF before it stopped:
+   * the poller treats them as seen - not reported again, no fd walk.
+   */
+  reported?(key: string): boolean;
+  /**
    * The destination ports isWatchedPort accepts, as a list: the in-kernel filter of the netlink
    * reader. Without it netlink dumps every socket and isWatchedPort filters here.
    */
@@ -230,10 +235,9 @@ export class ProcfsReader {
   /** inode -> pids holding it, walking /proc/<pid>/fd. Only called when there are candidates. */
   private async ownersOf(inodes: Set<number>, pids: number[], warn: WarningCollector, stats: Record<string, number>): Promise<Map<number, number[]>> {
     const owners = new Map<number, number[]>();
-    // Youngest first (a socket inherited across fork is used by the youngest holder), and stop
-    // as soon as every candidate inode has an owner: an idle-candidate host walks few processes.
-    for (const pid of [...pids].sort((a, b) => b - a)) {
-      if (owners.size === inodes.size) break;
+    // Every process is walked, also after each candidate has one holder: a socket shared after a
+    // fork must list every holder, or an approved child could launder its parent's connection.
+    for (const pid of pids) {
       let fds: string[];
       try {
         fds = await this.deps.readdir(this.p(String(pid), 'fd'));
@@ -379,13 +383,18 @@ export class ProcfsReader {
         continue;
       }
       const holders = owners.get(row.inode) ?? [];
-      // A socket inherited across fork is held by several processes; the youngest is the one using it.
+      // A socket inherited across fork (or passed over a unix socket) is held by several processes.
+      // Any of them may use it, so all are reported; the oldest - the one that most likely opened
+      // it - is the event's process, and the analyzer approves the socket only if it approves all.
       const infos = (await Promise.all(holders.map(proc))).filter((i): i is ProcessInfo & { startTicks: number } => i !== null);
-      infos.sort((a, b) => b.startTicks - a.startTicks || b.pid - a.pid);
-      const owner = infos[0];
-      if (owner) {
-        const { startTicks: _ticks, ...info } = owner;
-        event.process = info;
+      infos.sort((a, b) => a.startTicks - b.startTicks || a.pid - b.pid);
+      const all = infos.map(({ startTicks: _ticks, ...info }) => info);
+      if (all[0]) {
+        event.process = all[0];
+        if (all.length > 1) {
+          event.holders = all;
+          stats.sharedSockets = (stats.sharedSockets ?? 0) + 1;
+        }
       } else {
         stats.unattributed = (stats.unattributed as number) + 1;
         if (row.inode !== 0) {

@@ -1,6 +1,7 @@
-import { Poller } from '../../../src/core/poller';
-import type { Source } from '../../../src/core/source';
+import { Poller, pollingHealth } from '../../../src/core/poller';
+import type { Source, SourceHealth, SourceHooks } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
+import { WarningTally } from '../../../src/core/warnings';
 import { connectionKey, type ProcfsDeps, type ProcfsOptions, ProcfsReader, realProcfsDeps } from './read';
 
 /** The connection's identity (see connectionKey). */
@@ -10,14 +11,17 @@ export function socketKey(e: ConnectionEvent): string {
 
 /**
  * procfs as a Source: snapshot() for one-shot scans; start() polls every intervalMs and emits each
- * socket once per lifetime (a socket is forgotten when it is no longer in the table).
+ * socket once per lifetime (a socket is forgotten when it is no longer in the table). Sockets that
+ * opts.reported() names were reported by another source (eBPF before it stopped) and are not.
  */
 export class ProcfsSource implements Source {
   readonly name = 'procfs';
   private readonly reader: ProcfsReader;
   private poller: Poller | null = null;
+  /** Warnings of the polls since start(), by code (snapshot() callers read their own). */
+  private readonly tally = new WarningTally();
 
-  constructor(private readonly opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDeps, private readonly intervalMs = 1000, private readonly onSnapshot?: (s: Snapshot) => void) {
+  constructor(private readonly opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDeps, private readonly intervalMs = 1000, private readonly hooks: SourceHooks = {}) {
     this.reader = new ProcfsReader(opts, deps);
   }
 
@@ -39,14 +43,16 @@ export class ProcfsSource implements Source {
     let held = new Map<string, ConnectionEvent>();
     const poller = new Poller(async () => {
       // Connections reported before are not attributed again: only new ones cost an fd walk.
-      const snap = await this.reader.snapshot((key) => seen.has(key));
+      const known = (key: string) => seen.has(key) || (this.opts.reported?.(key) ?? false);
+      const snap = await this.reader.snapshot(known);
       if (poller.closed) return;
-      this.onSnapshot?.(snap);
+      this.tally.addAll(snap.warnings);
+      this.hooks.onSnapshot?.(snap);
       const now = new Set<string>();
       const holdNext = new Map<string, ConnectionEvent>();
       for (const e of snap.connections) {
         const key = socketKey(e);
-        if (seen.has(key)) {
+        if (known(key)) {
           now.add(key);
         } else if (!held.has(key) && this.worthRetry(e)) {
           holdNext.set(key, e);
@@ -60,9 +66,14 @@ export class ProcfsSource implements Source {
       for (const e of held.values()) emit(e);
       held = holdNext;
       seen = now;
-    }, this.intervalMs);
+    }, this.intervalMs, { name: this.name, ...(this.hooks.log ? { log: this.hooks.log } : {}) });
     this.poller = poller;
     await poller.start();
+  }
+
+  /** Failed polls and the warnings the polls carried (EACCES, vanished processes, malformed lines). */
+  health(): SourceHealth {
+    return pollingHealth(this.poller, this.tally.list());
   }
 
   async close(): Promise<void> {

@@ -71,8 +71,10 @@ function isOutboundShape(s: LsofSocket, listening: ReadonlySet<number>): boolean
 }
 
 /**
- * Among processes sharing one socket, the one using it: a child that inherited it rather than its
- * parent (procfs picks the youngest by start time; a child is always younger), then the higher pid.
+ * Among processes sharing one socket, the one most likely using it: a child that inherited it
+ * rather than its parent, then the higher pid. It is the event's process; every holder is listed
+ * in `holders` too, and the analyzer approves the socket only if it approves all of them (a
+ * finding names the first holder, by pid, that it does not approve).
  */
 export function pickHolder(holders: readonly LsofSocket[], procs: ReadonlyMap<number, LsofProcess>): LsofSocket {
   const isParentOfAnother = (pid: number) => holders.some((h) => h.pid !== pid && procs.get(h.pid)?.ppid === pid);
@@ -197,8 +199,10 @@ export class LsofReader {
     }
     stats.candidates = candidates.size;
 
-    const chosen = [...candidates.values()].map((holders) => pickHolder(holders, procs));
-    const ownerPids = [...new Set(chosen.map((s) => s.pid))].sort((a, b) => a - b);
+    const groups = [...candidates.values()];
+    const chosen = groups.map((holders) => pickHolder(holders, procs));
+    // Every holder of a shared socket is described: the analyzer approves it only if it approves all.
+    const ownerPids = [...new Set(groups.flat().map((s) => s.pid))].sort((a, b) => a - b);
     if (ownerPids.length > 0 && !this.deps.processFacts) {
       warn.add('exe-unknown', 'no kernel source for executable paths here (ps shows only argv[0], which a process chooses): exe is left out, so appContextFilter approves nothing');
     }
@@ -212,7 +216,12 @@ export class LsofReader {
       if (s.device !== undefined && /^\d+$/.test(s.device)) e.inode = Number(s.device); // Linux: the socket inode
       return e;
     };
-    const events: ConnectionEvent[] = chosen.map((s) => ({ ...toEvent(s), process: infos.get(s.pid) as ProcessInfo }));
+    const events: ConnectionEvent[] = chosen.map((s, i) => {
+      const e: ConnectionEvent = { ...toEvent(s), process: infos.get(s.pid) as ProcessInfo };
+      const pids = [...new Set((groups[i] as LsofSocket[]).map((h) => h.pid))].sort((a, b) => a - b);
+      if (pids.length > 1) e.holders = pids.map((pid) => infos.get(pid) as ProcessInfo);
+      return e;
+    });
     // Not worth an owner lookup, but the analyzer counts them (ignoredInternal, ignoredLoopback).
     for (const s of ignored.values()) events.push(toEvent(s));
     return { connections: events, warnings: warn.list(), stats };

@@ -1,6 +1,7 @@
-import { Poller } from '../../../src/core/poller';
-import type { Source } from '../../../src/core/source';
+import { Poller, pollingHealth } from '../../../src/core/poller';
+import type { Source, SourceHealth, SourceHooks } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
+import { WarningTally } from '../../../src/core/warnings';
 import { type LsofDeps, type LsofOptions, LsofReader } from './read';
 
 /** Identity of one socket for "report once per lifetime": its owner, device (inode / control block) and 4-tuple. */
@@ -17,8 +18,10 @@ export class LsofSource implements Source {
   readonly name = 'lsof';
   private readonly reader: LsofReader;
   private poller: Poller | null = null;
+  /** Warnings of the polls since start(), by code (snapshot() callers read their own). */
+  private readonly tally = new WarningTally();
 
-  constructor(opts: LsofOptions, deps: LsofDeps, private readonly intervalMs = 5000, private readonly onSnapshot?: (s: Snapshot) => void) {
+  constructor(opts: LsofOptions, deps: LsofDeps, private readonly intervalMs = 5000, private readonly hooks: SourceHooks = {}) {
     this.reader = new LsofReader(opts, deps);
   }
 
@@ -31,7 +34,8 @@ export class LsofSource implements Source {
     const poller = new Poller(async () => {
       const snap = await this.reader.snapshot();
       if (poller.closed) return;
-      this.onSnapshot?.(snap);
+      this.tally.addAll(snap.warnings);
+      this.hooks.onSnapshot?.(snap);
       const now = new Set<string>();
       for (const e of snap.connections) {
         const key = lsofSocketKey(e);
@@ -39,9 +43,14 @@ export class LsofSource implements Source {
         if (!seen.has(key)) emit(e);
       }
       seen = now;
-    }, this.intervalMs);
+    }, this.intervalMs, { name: this.name, ...(this.hooks.log ? { log: this.hooks.log } : {}) });
     this.poller = poller;
     await poller.start();
+  }
+
+  /** Failed polls and the warnings the polls carried (EACCES, vanished processes, malformed lines). */
+  health(): SourceHealth {
+    return pollingHealth(this.poller, this.tally.list());
   }
 
   async close(): Promise<void> {

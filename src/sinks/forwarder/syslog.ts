@@ -41,6 +41,9 @@ export function syslogSeverity(record: OutRecord, finding: boolean): number {
   }
   if (typeof record.severity_id === 'number' && BY_OCSF_ID[record.severity_id] !== undefined) best = Math.min(best, BY_OCSF_ID[record.severity_id] as number);
   if (typeof record.severity === 'string' && BY_NAME[record.severity.toUpperCase()] !== undefined) best = Math.min(best, BY_NAME[record.severity.toUpperCase()] as number);
+  // Sysmon-shaped findings carry their severity in RuleName (src/format/sysmon.ts).
+  const inRule = typeof record.RuleName === 'string' ? /(?:^|,)severity=([A-Z]+)(?:,|$| )/.exec(record.RuleName)?.[1] : undefined;
+  if (inRule !== undefined && BY_NAME[inRule] !== undefined) best = Math.min(best, BY_NAME[inRule] as number);
   if (best !== Infinity) return best;
   return finding ? FINDING_DEFAULT : SYSLOG_INFO;
 }

@@ -1,10 +1,11 @@
 /**
- * File-level helpers of the spool: segment names, positional reads, the lock file, the state file
+ * File-level helpers of the spool: segment names, positional reads, the state file
  * (replaced atomically), folder fsync. I/O only; the queue logic is in spool.ts.
  */
 import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { FLAGS, openSafe, writeFileAtomic } from '../../core/safe-fs';
 
 export type Lane = 'finding' | 'telemetry';
 export interface Position { seq: number; offset: number }
@@ -23,7 +24,7 @@ export function after(a: Position, b: Position): boolean {
 
 /** Up to `length` bytes of `file` from `offset` (fewer at its end). */
 export async function readAt(file: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await fsp.open(file, 'r');
+  const fh = await openSafe(file, FLAGS.readExisting, 0o600, 'a spool segment');
   try {
     const buf = Buffer.allocUnsafe(length);
     let got = 0;
@@ -57,38 +58,21 @@ export async function syncFolder(folder: string): Promise<void> {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** A file of ours read whole: no link followed, a FIFO cannot block (safe-fs.ts). */
+async function readSmallFile(file: string): Promise<string> {
+  const fh = await openSafe(file, FLAGS.readExisting, 0o600, 'the spool state');
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
   }
-}
-
-/** Takes the folder's lock file; refuses when another live process holds it (a dead one's lock is taken over). */
-export async function takeLock(folder: string): Promise<void> {
-  const file = path.join(folder, 'lock');
-  try {
-    const pid = Number((await fsp.readFile(file, 'utf8')).trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
-      throw new Error(`spool ${folder} is in use by process ${pid} (one agent per spool folder; delete ${file} if that process is not brokerwatch)`);
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await fsp.writeFile(file, `${process.pid}\n`, { mode: 0o600 });
-}
-
-export async function releaseLock(folder: string): Promise<void> {
-  await fsp.rm(path.join(folder, 'lock'), { force: true });
 }
 
 /** The committed positions saved by the last run; {} with a warning when the file is damaged. */
 export async function readState(folder: string, warn: (m: string) => void): Promise<Partial<Record<Lane, Position>>> {
   const file = path.join(folder, 'state.json');
   try {
-    const state = JSON.parse(await fsp.readFile(file, 'utf8')) as { lanes?: Record<string, { seq?: unknown; offset?: unknown }> };
+    const state = JSON.parse(await readSmallFile(file)) as { lanes?: Record<string, { seq?: unknown; offset?: unknown }> };
     const out: Partial<Record<Lane, Position>> = {};
     for (const lane of LANES) {
       const p = state.lanes?.[lane];
@@ -101,18 +85,9 @@ export async function readState(folder: string, warn: (m: string) => void): Prom
   }
 }
 
-/** Replaces state.json atomically: write state.json.tmp, then rename it over (fsync both when durable). */
+/** Replaces state.json atomically: a random temp name beside it (no-follow, exclusive), then rename (fsync both when durable). */
 export async function writeState(folder: string, lanes: Record<Lane, Position>, durable: boolean): Promise<void> {
-  const file = path.join(folder, 'state.json');
-  const tmp = `${file}.tmp`;
-  const fh = await fsp.open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(`${JSON.stringify({ version: 1, lanes })}\n`);
-    if (durable) await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, file);
+  await writeFileAtomic(path.join(folder, 'state.json'), `${JSON.stringify({ version: 1, lanes })}\n`, 0o600, 'the spool state', durable);
   if (durable) await syncFolder(folder);
 }
 

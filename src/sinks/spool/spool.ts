@@ -5,7 +5,8 @@
  *   finding-<seq>.seg, telemetry-<seq>.seg   append-only segments, one entry per line (spool-format.ts)
  *   state.json                               the committed position of each lane, replaced atomically
  *                                            (write state.json.tmp, then rename over state.json)
- *   lock                                     the pid of the agent using the spool
+ *   lock                                     held with flock(2) by the agent using the spool (the kernel
+ *                                            drops it when the process ends: no stale lock after a crash)
  *
  * Two lanes, findings and telemetry, so that a full spool can drop the oldest telemetry - a whole
  * segment at a time - without touching a finding, and so findings are delivered first after an
@@ -14,8 +15,10 @@
  * is at-least-once and duplicates carry the same product_log_id.
  *
  * Crash safety: state.json is never partly written (rename is atomic); a segment's torn tail (a
- * write cut by kill -9, a power loss) fails its checksum and is cut off at start-up. Segments before
- * the committed one are deleted at start-up too (a crash between commit and unlink).
+ * write cut by kill -9, a power loss) fails its checksum and is cut off at start-up. Start-up never
+ * deletes a segment because state.json says it was delivered: a segment older than the saved position
+ * (a crash between saving and unlinking, or a wrong state.json) is delivered again - duplicates, never
+ * a loss - and the log says so. Odd files under segment names are skipped (recovery.ts).
  *
  * fsync (the price of durability against power loss, not against kill -9: written bytes are in the
  * kernel's page cache and survive the process):
@@ -33,13 +36,17 @@
  */
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { type HeldLock, lockFile } from '../../core/file-lock';
+import { ensureFolder, FLAGS, openSafe } from '../../core/safe-fs';
 import type { Logger } from '../../core/logger';
 import type { SpoolConfig } from '../../config/spool';
 import type { SpooledLine, SpoolItem } from '../delivery';
 import {
-  after, type Lane, LANES, type Position, readAt, readState, releaseLock, SEGMENT_RE, segmentName, syncFolder, TailCache, takeLock, writeAll, writeState,
+  after, type Lane, LANES, type Position, readAt, readState, segmentName, syncFolder, TailCache, writeAll, writeState,
 } from './files';
 import { encodeEntryInto, entrySize, parseEntries, scanSegment } from './format';
+import { DiskFullEpisode, isNoSpace } from './disk-full';
+import { chooseStart, readSegmentFile, scanSpoolFolder } from './recovery';
 
 export { type SpoolConfig, spoolSchema } from '../../config/spool';
 export { listSegments, type Lane, type Position } from './files';
@@ -53,6 +60,8 @@ export interface SpoolRange { lane: Lane; start: Position; end: Position; count:
 export interface SpoolOptions {
   path: string;
   maxBytes: number;
+  /** Findings' own budget (at most maxBytes): over it the oldest findings go. Default maxBytes. */
+  maxFindingBytes?: number | undefined;
   segmentBytes: number;
   fsync: FsyncPolicy;
   fsyncIntervalMs: number;
@@ -66,8 +75,14 @@ export interface SpoolCounters {
   committed: number;
   /** Bytes appended to segment files since it was opened (record JSON plus 10 bytes of framing each). */
   appendedBytes: number;
-  /** Telemetry dropped because the spool was full, since it was opened. */
+  /** Telemetry dropped because the spool or the disk was full, since it was opened. */
   droppedTelemetry: number;
+  /** Findings dropped: over maxFindingBytes (the oldest), or no room left on the disk (new ones). */
+  droppedFindings: number;
+  /** Times the disk was full (ENOSPC/EDQUOT episodes). */
+  diskFullEpisodes: number;
+  /** Records found at start-up behind a saved position that could not be trusted, delivered again. */
+  redelivered: number;
   /** Lines that failed their checksum (skipped) and torn-tail bytes cut at start-up. */
   corruptLines: number;
   tornBytes: number;
@@ -94,9 +109,11 @@ const DROP_LOG_MS = 60_000;
 const TAIL_CACHE_BYTES = 8 * 1024 * 1024;
 const OPEN_IN_THIS_PROCESS = new Set<string>();
 const PERSIST_EVERY_MS = 100;
+/** Delivered records kept on disk per lane before their segment is rotated away (see commit()). */
+const RECLAIM_BYTES = 64 * 1024;
 
 export class Spool {
-  readonly counters: SpoolCounters = { spooled: 0, committed: 0, appendedBytes: 0, droppedTelemetry: 0, corruptLines: 0, tornBytes: 0 };
+  readonly counters: SpoolCounters = { spooled: 0, committed: 0, appendedBytes: 0, droppedTelemetry: 0, droppedFindings: 0, diskFullEpisodes: 0, redelivered: 0, corruptLines: 0, tornBytes: 0 };
   private readonly lanes: Record<Lane, LaneState>;
   private totalBytes = 0;
   private nextSeq = 1;
@@ -106,15 +123,22 @@ export class Spool {
   private persistTimer: NodeJS.Timeout | null = null;
   private fsyncTimer: NodeJS.Timeout | null = null;
   private dropLog = { pending: 0, at: 0 };
-  private overLimitLoggedAt = 0;
+  private findingCapLog = { pending: 0, at: 0 };
+  private readonly diskFull: DiskFullEpisode;
   private closed = false;
   private closing = false;
+  private lock: HeldLock | null = null;
 
   private constructor(private readonly o: SpoolOptions) {
     const empty = (name: Lane): LaneState => ({
       name, segments: [], committed: { seq: 0, offset: 0 }, committedEntries: 0, cursor: { seq: 0, offset: 0 }, epoch: 0, fh: null, dirty: false, pending: [], pendingBytes: 0, tail: new TailCache(TAIL_CACHE_BYTES),
     });
     this.lanes = { finding: empty('finding'), telemetry: empty('telemetry') };
+    this.diskFull = new DiskFullEpisode(o.path, o.log);
+  }
+
+  private get findingCap(): number {
+    return Math.min(this.o.maxFindingBytes ?? this.o.maxBytes, this.o.maxBytes);
   }
 
   /** Opens (or creates) the spool at o.path, recovering what a previous run left there. */
@@ -122,12 +146,14 @@ export class Spool {
     const spool = new Spool({ ...o, segmentBytes: Math.max(4096, Math.min(o.segmentBytes, Math.floor(o.maxBytes / 8))) });
     const key = path.resolve(o.path);
     if (OPEN_IN_THIS_PROCESS.has(key)) throw new Error(`spool ${o.path} is already open in this process`);
-    await fsp.mkdir(o.path, { recursive: true, mode: 0o700 });
+    ensureFolder(o.path, 0o700, 'the spool');
     OPEN_IN_THIS_PROCESS.add(key);
     try {
-      await takeLock(o.path);
+      spool.lock = lockFile(path.join(o.path, 'lock'), `spool ${o.path}`);
+      if (!spool.lock.held) o.log.warn(`spool ${o.path}: not locked (no flock on ${process.platform}): make sure only one agent uses this folder`);
       await spool.recover();
     } catch (err) {
+      spool.lock?.release();
       OPEN_IN_THIS_PROCESS.delete(key);
       throw err;
     }
@@ -151,29 +177,26 @@ export class Spool {
   }
 
   private async recover(): Promise<void> {
-    const state = await readState(this.o.path, (m) => this.o.log.warn(m));
-    const names = await fsp.readdir(this.o.path);
-    const found: Record<Lane, number[]> = { finding: [], telemetry: [] };
-    for (const n of names) {
-      const m = SEGMENT_RE.exec(n);
-      if (m) found[m[1] as Lane].push(Number(m[2]));
-    }
-    const allSeqs = [...found.finding, ...found.telemetry, state.finding?.seq ?? 0, state.telemetry?.seq ?? 0];
-    this.nextSeq = Math.max(0, ...allSeqs) + 1;
-    for (const name of LANES) await this.recoverLane(this.lanes[name], found[name].sort((a, b) => a - b), state[name]);
+    const warn = (m: string) => this.o.log.warn(m);
+    const state = await readState(this.o.path, warn);
+    const { found, maxSeq } = await scanSpoolFolder(this.o.path, warn);
+    this.nextSeq = Math.max(maxSeq, state.finding?.seq ?? 0, state.telemetry?.seq ?? 0) + 1;
+    for (const name of LANES) await this.recoverLane(this.lanes[name], found[name], state[name]);
     const pending = this.pending();
     if (pending > 0) this.o.log.info(`spool ${this.o.path}: ${pending} records (${this.pending('finding')} findings) left by a previous run will be delivered`);
   }
 
   private async recoverLane(lane: LaneState, seqs: number[], saved: Position | undefined): Promise<void> {
-    const committed = saved ?? { seq: seqs[0] ?? 0, offset: 0 };
+    const warn = (m: string) => this.o.log.warn(m);
+    const segments: { seq: number; buf: Buffer }[] = [];
     for (const seq of seqs) {
+      const buf = await readSegmentFile(this.o.path, segmentName(lane.name, seq), warn);
+      if (buf) segments.push({ seq, buf });
+    }
+    const { committed, distrust } = chooseStart(segments.map((x) => x.seq), saved);
+    let offsetPastEnd = false;
+    for (const { seq, buf } of segments) {
       const file = this.file(lane.name, seq);
-      if (seq < committed.seq) {
-        await fsp.rm(file, { force: true }); // fully delivered before a crash cut the cleanup short
-        continue;
-      }
-      const buf = await fsp.readFile(file);
       const scan = scanSegment(buf, seq === committed.seq ? committed.offset : 0);
       if (scan.validEnd < buf.length) {
         await fsp.truncate(file, scan.validEnd);
@@ -184,18 +207,23 @@ export class Spool {
       this.counters.corruptLines += scan.corrupt;
       lane.segments.push({ seq, size: scan.validEnd, entries: scan.entries });
       this.totalBytes += scan.validEnd;
-      if (seq === committed.seq) lane.committedEntries = scan.entriesBefore;
+      if (seq === committed.seq) {
+        offsetPastEnd = committed.offset > scan.validEnd;
+        lane.committedEntries = offsetPastEnd ? 0 : scan.entriesBefore;
+      }
     }
     const first = lane.segments[0];
-    if (first && first.seq === committed.seq) lane.committed = { seq: committed.seq, offset: Math.min(committed.offset, first.size) };
-    else {
-      lane.committed = { seq: first?.seq ?? 0, offset: 0 };
-      lane.committedEntries = 0;
+    lane.committed = first ? { seq: first.seq, offset: first.seq === committed.seq && !offsetPastEnd ? committed.offset : 0 } : { seq: 0, offset: 0 };
+    if (!first || first.seq !== committed.seq) lane.committedEntries = 0;
+    const why = distrust ?? (offsetPastEnd && first ? `state.json says delivery reached segment ${committed.seq} offset ${committed.offset}, past its end (${first.size} bytes)` : null);
+    if (why) {
+      this.counters.redelivered += this.pending(lane.name);
+      this.o.log.warn(`spool ${this.o.path}: ${lane.name} lane: ${why}; nothing is deleted on its word: ${this.pending(lane.name)} records from segment ${first?.seq} on will be delivered again (duplicates possible, none lost)`);
     }
     lane.cursor = { ...lane.committed };
     const last = lane.segments.at(-1);
     if (!last || last.size >= this.o.segmentBytes) await this.rotate(lane);
-    else lane.fh = await fsp.open(this.file(lane.name, last.seq), 'a', 0o600);
+    else lane.fh = await openSafe(this.file(lane.name, last.seq), FLAGS.append, 0o600, 'a spool segment');
   }
 
   /** Records not yet committed, in one lane or both. */
@@ -209,7 +237,10 @@ export class Spool {
     return this.totalBytes;
   }
 
-  /** Appends records (findings and telemetry to their lanes), making room first when over maxBytes. */
+  /**
+   * Appends records (findings and telemetry to their lanes), making room first when over maxBytes
+   * or the findings' own budget. A full disk is handled here, not thrown (flushLane).
+   */
   append(items: SpoolItem[]): Promise<{ accepted: number; dropped: number }> {
     return this.exclusive(async () => {
       if (this.closed) throw new Error(`spool ${this.o.path}: append after close`);
@@ -219,8 +250,7 @@ export class Spool {
         const lane = this.lanes[item.finding ? 'finding' : 'telemetry'];
         const bytes = Buffer.byteLength(item.json, 'utf8');
         const size = entrySize(bytes);
-        const full = this.totalBytes + this.lanes.finding.pendingBytes + this.lanes.telemetry.pendingBytes + size > this.o.maxBytes;
-        if (full && !(await this.makeRoom(size, item.finding))) {
+        if (!(await this.makeRoom(size, item.finding))) {
           dropped++;
           continue;
         }
@@ -232,14 +262,113 @@ export class Spool {
       }
       for (const name of LANES) {
         const lane = this.lanes[name];
-        const wrote = await this.writePending(lane);
-        if (wrote && this.o.fsync === 'always') await lane.fh?.datasync();
+        const wrote = await this.flushLane(lane);
+        if (wrote > 0 && this.o.fsync === 'always') await lane.fh?.datasync();
       }
-      this.counters.spooled += accepted;
+      const lost = this.lostToDisk; // accepted, then lost to a full disk (counted in dropPending)
+      this.lostToDisk = 0;
+      this.counters.spooled += accepted - lost;
       this.counters.droppedTelemetry += dropped;
       if (dropped > 0) this.noteDropped(dropped);
-      return { accepted, dropped };
+      if (this.diskFull.active) await this.diskFull.checkRoom(false);
+      return { accepted: accepted - lost, dropped: dropped + lost };
     });
+  }
+
+  /** Records accepted by the current append() that a full disk then cost (they are counted as dropped). */
+  private lostToDisk = 0;
+
+  /**
+   * Writes a lane's pending records. On a full disk: makes room (telemetry first, delivered
+   * segments) and tries again; when nothing more can go, the pending records are dropped and
+   * counted - new telemetry first, findings only when no telemetry is left. Returns records written.
+   */
+  private async flushLane(lane: LaneState): Promise<number> {
+    for (;;) {
+      const n = lane.pending.length;
+      try {
+        await this.writePending(lane);
+        return n;
+      } catch (err) {
+        if (!isNoSpace(err)) throw err;
+        this.diskFull.hit(err, `${lane.name} records`);
+        this.counters.diskFullEpisodes = this.diskFull.episodes;
+        if (await this.freeSpace(lane)) continue;
+        this.dropPending(lane);
+        return 0;
+      }
+    }
+  }
+
+  private dropPending(lane: LaneState): void {
+    const n = lane.pending.length;
+    if (n === 0) return;
+    lane.pending = [];
+    lane.pendingBytes = 0;
+    this.lostToDisk += n;
+    this.diskFull.dropped(lane.name === 'finding', n);
+    if (lane.name === 'finding') this.counters.droppedFindings += n;
+    else this.counters.droppedTelemetry += n;
+  }
+
+  /**
+   * Frees disk space for `forLane`: new telemetry waiting to be written goes first (when findings
+   * need the room), then delivered segments, then the oldest telemetry segment. False when nothing
+   * more can be freed.
+   */
+  private async freeSpace(forLane: LaneState): Promise<boolean> {
+    const tel = this.lanes.telemetry;
+    if (forLane.name === 'finding' && tel.pending.length > 0) this.dropPending(tel);
+    if (await this.reclaimDelivered()) return true;
+    if (tel.segments.length > 1) {
+      await this.evict(tel, tel.segments[0] as Segment);
+      return true;
+    }
+    const active = tel.segments[0] as Segment;
+    if (active.size > 0 && tel.pending.length === 0 && forLane !== tel) {
+      if (!(await this.tryRotate(tel))) return false;
+      if (tel.segments.length > 1) await this.evict(tel, tel.segments[0] as Segment);
+      return true;
+    }
+    if (forLane === tel && active.size > 0) {
+      // Writing telemetry into its only segment: the older records in it make way for the new ones.
+      if (!(await this.tryRotate(tel))) return false;
+      if (tel.segments.length > 1) await this.evict(tel, tel.segments[0] as Segment);
+      return true;
+    }
+    return false;
+  }
+
+  /** Deletes what was delivered but is still on disk (an active segment read and committed to its end). */
+  private async reclaimDelivered(): Promise<boolean> {
+    let freed = false;
+    for (const name of LANES) {
+      const lane = this.lanes[name];
+      const active = lane.segments.at(-1) as Segment;
+      if (lane.segments.length !== 1 || active.size === 0 || lane.committed.offset < active.size) continue;
+      freed = (await this.tryRotate(lane)) || freed;
+    }
+    return freed;
+  }
+
+  /**
+   * rotate() for making room: the records waiting to be written stay waiting (they go into the new
+   * segment, not the old one), and a full disk (no room even for a new empty file) is false.
+   */
+  private async tryRotate(lane: LaneState): Promise<boolean> {
+    const { pending, pendingBytes } = lane;
+    lane.pending = [];
+    lane.pendingBytes = 0;
+    try {
+      await this.rotate(lane);
+      return true;
+    } catch (err) {
+      if (isNoSpace(err)) return false;
+      throw err;
+    } finally {
+      lane.pending = [...pending, ...lane.pending];
+      lane.pendingBytes += pendingBytes;
+    }
   }
 
   private async writePending(lane: LaneState): Promise<boolean> {
@@ -249,16 +378,17 @@ export class Spool {
     let offset = 0;
     for (const p of lane.pending) offset = encodeEntryInto(buf, offset, p.json, p.bytes);
     const entries = lane.pending.length;
-    lane.pending = [];
-    lane.pendingBytes = 0;
     const active = lane.segments.at(-1) as Segment;
     try {
       await writeAll(lane.fh as FileHandle, buf);
     } catch (err) {
-      // Disk full or I/O error: cut what part of the batch got written, so offsets stay true.
+      // Disk full or I/O error: cut what part of the batch got written, so offsets stay true. The
+      // records stay pending: the caller makes room and tries again, or drops and counts them.
       await lane.fh?.truncate(active.size).catch(() => undefined);
       throw err;
     }
+    lane.pending = [];
+    lane.pendingBytes = 0;
     lane.tail.add(active.seq, active.size, buf);
     active.size += buf.length;
     active.entries += entries;
@@ -275,13 +405,15 @@ export class Spool {
 
   /** Starts a new active segment in the lane. */
   private async rotate(lane: LaneState): Promise<void> {
-    await this.writePending(lane);
+    await this.flushLane(lane);
+    // The new segment is opened first: if that fails (a full disk), the lane keeps writing to the old one.
+    const seq = this.nextSeq++;
+    const fh = await openSafe(this.file(lane.name, seq), FLAGS.createExclusiveAppend, 0o600, 'a spool segment');
     if (lane.fh) {
-      if (lane.dirty && this.o.fsync !== 'never') await lane.fh.datasync();
+      if (lane.dirty && this.o.fsync !== 'never') await lane.fh.datasync().catch(() => undefined);
       await lane.fh.close();
     }
-    const seq = this.nextSeq++;
-    lane.fh = await fsp.open(this.file(lane.name, seq), 'a', 0o600);
+    lane.fh = fh;
     lane.dirty = false;
     lane.segments.push({ seq, size: 0, entries: 0 });
     if (lane.segments.length === 1) {
@@ -294,22 +426,34 @@ export class Spool {
   }
 
   /**
-   * Room for `bytes` more: drops the oldest telemetry segments while over maxBytes. False when the
-   * record is telemetry and only findings are left (the new telemetry record is dropped); a finding
-   * is always accepted, even over the limit.
+   * Room for `bytes` more within the budgets. Findings first make room among themselves under
+   * maxFindingBytes (the oldest findings go: a flood of findings cannot take the whole disk);
+   * then the oldest telemetry goes while over maxBytes. False when the record is telemetry and
+   * only findings are left (the new telemetry record is dropped).
    */
   private async makeRoom(bytes: number, finding: boolean): Promise<boolean> {
     const tel = this.lanes.telemetry;
     const fin = this.lanes.finding;
+    const laneBytes = (l: LaneState) => l.segments.reduce((n, x) => n + x.size, 0) + l.pendingBytes;
+    if (finding) {
+      while (laneBytes(fin) + bytes > this.findingCap) {
+        if (fin.segments.length === 1) {
+          if ((fin.segments[0] as Segment).size === 0) break; // pending records alone: written, then judged again
+          await this.rotate(fin);
+          if (fin.segments.length === 1) break;
+        }
+        await this.evict(fin, fin.segments[0] as Segment);
+      }
+    }
     const used = () => this.totalBytes + fin.pendingBytes + tel.pendingBytes;
     while (used() + bytes > this.o.maxBytes) {
       if (tel.segments.length > 1) {
-        await this.evict(tel.segments[0] as Segment);
+        await this.evict(tel, tel.segments[0] as Segment);
         continue;
       }
       if ((tel.segments[0] as Segment).size + tel.pendingBytes > 0) {
         await this.rotate(tel); // the old segment goes at once if it was delivered, else it is evicted
-        if (tel.segments.length > 1) await this.evict(tel.segments[0] as Segment);
+        if (tel.segments.length > 1) await this.evict(tel, tel.segments[0] as Segment);
         continue;
       }
       const f = fin.segments[0] as Segment;
@@ -317,39 +461,47 @@ export class Spool {
         await this.rotate(fin); // delivered findings still on disk: free them
         continue;
       }
-      if (!finding) return false;
-      if (Date.now() - this.overLimitLoggedAt >= DROP_LOG_MS) {
-        this.overLimitLoggedAt = Date.now();
-        this.o.log.error(`spool ${this.o.path}: over maxBytes (${this.o.maxBytes}) with findings only: findings are kept anyway, new telemetry is dropped until delivery resumes`);
-      }
-      return true;
+      return finding; // only findings left, within their own budget
     }
     return true;
   }
 
-  /** Deletes the oldest telemetry segment (never the active one) and counts its undelivered records. */
-  private async evict(seg: Segment): Promise<void> {
-    const tel = this.lanes.telemetry;
-    const lost = seg.entries - (seg.seq === tel.committed.seq ? tel.committedEntries : 0);
+  /** Deletes the oldest segment of a lane (never the active one) and counts its undelivered records. */
+  private async evict(lane: LaneState, seg: Segment): Promise<void> {
+    const lost = seg.entries - (seg.seq === lane.committed.seq ? lane.committedEntries : 0);
     // The in-memory state changes in one step, before any await: pending() is never seen half-updated.
-    tel.segments.shift();
+    lane.segments.shift();
     this.totalBytes -= seg.size;
-    const next = tel.segments[0] as Segment;
-    tel.committed = { seq: next.seq, offset: 0 };
-    tel.committedEntries = 0;
-    if (!after(tel.cursor, tel.committed)) tel.cursor = { ...tel.committed };
-    tel.epoch++;
-    this.counters.droppedTelemetry += lost;
-    this.noteDropped(lost);
+    const next = lane.segments[0] as Segment;
+    lane.committed = { seq: next.seq, offset: 0 };
+    lane.committedEntries = 0;
+    if (!after(lane.cursor, lane.committed)) lane.cursor = { ...lane.committed };
+    lane.epoch++;
+    if (lane.name === 'finding') {
+      this.counters.droppedFindings += lost;
+      this.noteFindingsDropped(lost);
+    } else {
+      this.counters.droppedTelemetry += lost;
+      if (this.diskFull.active) this.diskFull.evicted(lost);
+      else this.noteDropped(lost);
+    }
     this.schedulePersist();
-    await this.deleteSegment(tel, seg.seq);
+    await this.deleteSegment(lane, seg.seq);
+  }
+
+  private noteFindingsDropped(n: number): void {
+    this.findingCapLog.pending += n;
+    const now = Date.now();
+    if (now - this.findingCapLog.at < DROP_LOG_MS) return;
+    this.o.log.error(`spool ${this.o.path}: findings over their budget (maxFindingBytes ${this.findingCap}): dropped ${this.findingCapLog.pending} of the oldest findings (${this.counters.droppedFindings} since start); the collector has been unreachable too long, or something floods findings`);
+    this.findingCapLog = { pending: 0, at: now };
   }
 
   private noteDropped(n: number): void {
     this.dropLog.pending += n;
     const now = Date.now();
     if (now - this.dropLog.at < DROP_LOG_MS) return;
-    this.o.log.warn(`spool ${this.o.path} full (maxBytes ${this.o.maxBytes}): dropped ${this.dropLog.pending} of the oldest telemetry records (${this.counters.droppedTelemetry} since start); findings are never dropped`);
+    this.o.log.warn(`spool ${this.o.path} full (maxBytes ${this.o.maxBytes}): dropped ${this.dropLog.pending} of the oldest telemetry records (${this.counters.droppedTelemetry} since start); findings go only over their own budget (maxFindingBytes)`);
     this.dropLog = { pending: 0, at: now };
   }
 
@@ -451,6 +603,11 @@ export class Spool {
       lane.committed = { ...batch.end };
       this.counters.committed += batch.count;
       await this.dropConsumed(lane);
+      // What was delivered leaves the disk soon (at once on a full disk: delivery is what frees it),
+      // not only when its segment fills up: at most RECLAIM_BYTES of delivered records stay per lane.
+      const active = lane.segments.at(-1) as Segment;
+      if (this.diskFull.active || active.size >= Math.min(RECLAIM_BYTES, this.o.segmentBytes)) await this.reclaimDelivered();
+      if (this.diskFull.active) await this.diskFull.checkRoom(true);
       this.schedulePersist();
     });
   }
@@ -483,7 +640,8 @@ export class Spool {
         try {
           await this.writeState();
         } catch (err) {
-          this.o.log.warn(`spool: cannot save the delivery position: ${(err as Error).message} (records may be sent twice after a restart)`);
+          if (isNoSpace(err)) this.diskFull.hit(err, 'state.json'); // one line per episode, not one per save
+          else this.o.log.warn(`spool: cannot save the delivery position: ${(err as Error).message} (records may be sent twice after a restart)`);
         }
       } while (this.persistAgain);
     })().finally(() => {
@@ -513,7 +671,7 @@ export class Spool {
       this.closed = true;
       for (const name of LANES) {
         const lane = this.lanes[name];
-        await this.writePending(lane);
+        await this.flushLane(lane);
         if (lane.dirty && this.o.fsync !== 'never') await lane.fh?.datasync();
         await lane.fh?.close();
         lane.fh = null;
@@ -522,9 +680,15 @@ export class Spool {
     if (this.persistTimer) clearTimeout(this.persistTimer);
     this.persistTimer = null;
     while (this.persisting) await this.persisting;
-    await this.writeState();
+    try {
+      await this.writeState();
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      this.o.log.warn(`spool ${this.o.path}: the disk is full: the delivery position could not be saved at close (records delivered since the last save are sent again after the next start)`);
+    }
     if (this.dropLog.pending > 0) this.o.log.warn(`spool ${this.o.path}: dropped ${this.counters.droppedTelemetry} telemetry records in all because it was full`);
-    await releaseLock(this.o.path);
+    this.lock?.release();
+    this.lock = null;
     OPEN_IN_THIS_PROCESS.delete(path.resolve(this.o.path));
   }
 }

@@ -30,8 +30,12 @@ export interface SpooledSinkStats {
   spooled: number;
   /** Records confirmed by the inner sink and removed from the spool since start. */
   delivered: number;
-  /** Telemetry dropped because the spool was full (findings never are). */
+  /** Telemetry dropped because the spool or the disk was full. */
   dropped: number;
+  /** Findings dropped: the oldest over spool.maxFindingBytes, or new ones with no room left on the disk. */
+  droppedFindings: number;
+  /** Times the spool's disk was full (ENOSPC episodes) since start. */
+  diskFullEpisodes: number;
   /** Bytes of the spool on disk now. */
   bytes: number;
   /** Records waiting in the spool now, and how many of them are findings. */
@@ -78,7 +82,7 @@ export class SpooledSink implements Sink {
   /** Opens the spool at config.path (recovering a previous run's records) and starts delivering. */
   static async open(config: SpoolConfig, inner: Sink, deps: SpooledSinkDeps): Promise<SpooledSink> {
     const spool = await Spool.open({
-      path: config.path, maxBytes: config.maxBytes, segmentBytes: config.segmentBytes, fsync: config.fsync, fsyncIntervalMs: config.fsyncInterval, log: deps.log,
+      path: config.path, maxBytes: config.maxBytes, maxFindingBytes: config.maxFindingBytes ?? undefined, segmentBytes: config.segmentBytes, fsync: config.fsync, fsyncIntervalMs: config.fsyncInterval, log: deps.log,
     });
     const sink = new SpooledSink(spool, inner, config, deps);
     sink.start();
@@ -126,7 +130,7 @@ export class SpooledSink implements Sink {
   stats(): SpooledSinkStats {
     const c = this.spool.counters;
     return {
-      spooled: c.spooled, delivered: c.committed - this.rejected, dropped: c.droppedTelemetry, bytes: this.spool.bytes, pending: this.spool.pending(),
+      spooled: c.spooled, delivered: c.committed - this.rejected, dropped: c.droppedTelemetry, droppedFindings: c.droppedFindings, diskFullEpisodes: c.diskFullEpisodes, bytes: this.spool.bytes, pending: this.spool.pending(),
       pendingFindings: this.spool.pending('finding'), deliveryFailures: this.failures, lastError: this.lastError, lastDeliveryAt: this.lastDeliveryAt,
       withoutId: this.withoutId, rejected: this.rejected, corrupt: c.corruptLines,
     };

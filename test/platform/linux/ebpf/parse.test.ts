@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  type BpftraceRecord, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, classifyStderr, type ConnectRecord, connectEvent, decodeBpftraceText, type ExecRecord,
-  hasCap, LineSplitter, parseBpftraceLine, parseBpftraceVersion, parseCapEff, parseKernelRelease,
+  type ArgvRecord, type BpftraceRecord, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, classifyStderr, type ConnectRecord, connectEvent, decodeArgv, decodeBpftraceText,
+  hasCap, LineSplitter, parseBpftraceLine, parseBpftraceVersion, parseCapEff, parseKernelRelease, type PathRecord,
 } from '../../../../platform/linux/ebpf/parse';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'fixtures', 'linux', 'ebpf');
@@ -13,49 +13,80 @@ const lines = (text: string) => text.split('\n').slice(0, -1);
 const parseAll = (text: string) => lines(text).map((l) => parseBpftraceLine(l));
 const ofKind = <K extends BpftraceRecord['kind']>(recs: BpftraceRecord[], kind: K) => recs.filter((r): r is Extract<BpftraceRecord, { kind: K }> => r.kind === kind);
 
+type Argv = { argv: string[]; truncated: boolean };
+
+/** The P names (leaf first) and the argv of the A and B lines that came before each C line, by position. */
+function withParts(recs: BpftraceRecord[]): { c: ConnectRecord; names: string[]; argv?: Argv }[] {
+  const out: { c: ConnectRecord; names: string[]; argv?: Argv }[] = [];
+  let names: string[] = [];
+  let a: ArgvRecord | undefined;
+  for (const r of recs) {
+    if (r.kind === 'path') names.push(r.name);
+    else if (r.kind === 'argv') a = { ...r, words: [...r.words] };
+    else if (r.kind === 'argv-more') a?.words.push(...r.words);
+    else if (r.kind === 'connect') {
+      out.push({ c: r, names, ...(a ? { argv: decodeArgv(a.length, a.tail, a.words) } : {}) });
+      names = [];
+      a = undefined;
+    }
+  }
+  return out;
+}
+
 describe('parseBpftraceLine on captured output: basic', () => {
   const recs = parseAll(fixture('basic', 'stdout.jsonl'));
 
   it('reads every line, with nothing malformed', () => {
     assert.deepEqual(ofKind(recs, 'malformed'), []);
     assert.deepEqual(ofKind(recs, 'attached'), [{ kind: 'attached', probes: 5 }]);
-    assert.deepEqual(ofKind(recs, 'ready'), [{ kind: 'ready', version: 1 }]);
+    assert.deepEqual(ofKind(recs, 'ready'), [{ kind: 'ready', version: 2 }]);
     assert.equal(ofKind(recs, 'blank').length, 2, 'the two empty lines bpftrace prints at exit');
-    assert.equal(ofKind(recs, 'connect').length, 5);
-    assert.equal(ofKind(recs, 'syn-left').length, 5);
-    assert.deepEqual(ofKind(recs, 'exec').map((e) => e.filename), ['/usr/bin/python3', '/usr/bin/nc', '/usr/bin/nc', '/usr/bin/nc']);
-    assert.deepEqual(ofKind(recs, 'argv').slice(1), [
-      { kind: 'argv', pid: 24408, argv: ['nc', '-z', '127.0.0.1', '47001'], truncated: false },
-      { kind: 'argv', pid: 24409, argv: ['nc', '-z', '::1', '47001'], truncated: false },
-      { kind: 'argv', pid: 24410, argv: ['nc', '-z', '127.0.0.1', '47002'], truncated: false },
+    assert.equal(ofKind(recs, 'connect').length, 6);
+    assert.equal(ofKind(recs, 'syn-left').length, 6);
+    assert.deepEqual(ofKind(recs, 'loopback'), [{ kind: 'loopback', total: 0 }, { kind: 'loopback', total: 0 }], 'rendered with loopback reported: nothing counted');
+  });
+
+  it('gives each connect the identity of its process at the connect: path names, argv, start, inode', () => {
+    const got = withParts(recs);
+    assert.deepEqual(got.map((g) => [g.c.comm, g.names, g.c.pathNames, g.c.pathComplete]), [
+      ['nc', ['nc.openbsd', 'bin', 'usr'], 3, true],
+      ['nc', ['nc.openbsd', 'bin', 'usr'], 3, true],
+      ['nc', ['nc.openbsd', 'bin', 'usr'], 3, true],
+      ['python3', ['python3.11', 'bin', 'usr'], 3, true],
+      ['python3', ['python3.11', 'bin', 'usr'], 3, true],
+      ['evil-c2', ['evil-c2', got[5]?.names[1] as string, 'tmp'], 3, true],
     ]);
-    const python = ofKind(recs, 'argv')[0];
-    assert.deepEqual([python?.argv.slice(0, 2), python?.truncated], [['/usr/bin/python3', '-c'], true], 'the inline script is longer than 192 bytes');
-    assert.equal(Buffer.byteLength((python?.argv ?? []).join('\0')), 192);
-    assert.equal(ofKind(recs, 'exit').length, 4);
+    assert.match(got[5]?.names[1] as string, /^bw-cap-/);
+    assert.deepEqual(got.slice(0, 3).map((g) => g.argv?.argv), [
+      ['/usr/bin/nc', '-z', '127.0.0.1', '47001'], ['/usr/bin/nc', '-z', '::1', '47001'], ['/usr/bin/nc', '-z', '127.0.0.1', '47002'],
+    ]);
+    assert.deepEqual(got[5]?.argv?.argv.slice(1, 2), ['-c']);
+    assert.equal(got[5]?.argv?.truncated, false);
+    const [v4] = got.map((g) => g.c);
+    assert.deepEqual(v4, {
+      kind: 'connect', pid: 6287, ppid: 6286, uid: 0, family: 4, saddr: '127.0.0.1', sport: 0, daddr: '127.0.0.1', dport: 47001,
+      netns: 4026531833, sk: (v4 as ConnectRecord).sk, startTicks: 94622, exeDev: 266338304, exeIno: 2170966, exeNlink: 1,
+      pathNames: 3, pathComplete: true, comm: 'nc',
+    });
+    assert.equal(got[3]?.c.startTicks, got[4]?.c.startTicks, 'the same python3 process');
+    assert.notEqual(got[5]?.c.exeIno, got[3]?.c.exeIno, 'the copy is another file');
   });
 
   it('decodes IPv4, IPv6 and IPv4-mapped connects with canonical addresses', () => {
-    const [v4, v6, refused, mapped, bound] = ofKind(recs, 'connect');
-    assert.deepEqual(v4, {
-      kind: 'connect', pid: 24408, ppid: 24407, uid: 0, family: 4, saddr: '127.0.0.1', sport: 0, daddr: '127.0.0.1', dport: 47001,
-      netns: 4026531833, sk: (v4 as ConnectRecord).sk, comm: 'nc',
-    });
-    assert.match((v4 as ConnectRecord).sk, /^0x[0-9a-f]+$/);
+    const [, v6, refused, mapped, bound] = ofKind(recs, 'connect');
     assert.equal(v6?.family, 6);
     assert.equal(v6?.daddr, '::1');
     assert.equal(refused?.dport, 47002);
     assert.equal(mapped?.family, 6, 'an AF_INET6 socket stays family 6');
     assert.equal(mapped?.daddr, '127.0.0.1', '::ffff:127.0.0.1 is unwrapped by canonicalIp');
-    assert.equal(mapped?.comm, 'python3');
     assert.equal(bound?.sport, 47555, 'a socket bound before connect has its port at SYN_SENT');
   });
 
   it('pairs each connect with the S line that carries its source port', () => {
     const connects = ofKind(recs, 'connect');
     const left = ofKind(recs, 'syn-left');
-    assert.equal(connects[0]?.sk, connects[2]?.sk, 'the kernel reused the socket address for a later connect');
-    assert.deepEqual(left.map((s) => s.newState), ['ESTABLISHED', 'ESTABLISHED', 'CLOSE', 'ESTABLISHED', 'ESTABLISHED']);
+    assert.equal(connects[2]?.sk, connects[5]?.sk, 'the kernel reused the socket address for a later connect');
+    assert.deepEqual(left.map((s) => s.newState), ['ESTABLISHED', 'ESTABLISHED', 'CLOSE', 'ESTABLISHED', 'ESTABLISHED', 'ESTABLISHED']);
     for (const [i, c] of connects.entries()) assert.equal(left[i]?.sk, c.sk);
     assert.equal(left[4]?.sport, 47555);
   });
@@ -73,53 +104,54 @@ describe('parseBpftraceLine on captured output: basic', () => {
 
 describe('parseBpftraceLine on captured output: hostile names', () => {
   const recs = parseAll(fixture('hostile-names', 'stdout.jsonl'));
-  const connects = ofKind(recs, 'connect');
+  const got = withParts(recs);
 
-  it('keeps one event per line whatever the process name holds', () => {
+  it('keeps one event per line whatever a name holds', () => {
     assert.deepEqual(ofKind(recs, 'malformed'), []);
-    assert.equal(connects.length, 26);
-    assert.equal(new Set(connects.map((c) => c.pid)).size, 1, 'all from the one python3 process');
-    assert.ok(connects.every((c) => c.daddr === '127.0.0.1' && c.dport === 47001));
+    assert.equal(got.length, 18);
+    assert.ok(got.every((g) => g.c.daddr === '127.0.0.1' && g.c.dport === 47001));
   });
 
-  it('returns each name as the bytes the kernel held, read as UTF-8', () => {
-    const expected = [
+  it('returns each comm as the bytes the kernel held, read as UTF-8', () => {
+    assert.deepEqual(got.slice(0, 9).map((g) => g.c.comm), [
       'a b"c\\d\ne\tf', 'x\nC 1 1 0 4 1', '"}\n{"type":', '', ' ', 'été', Buffer.from([0xff, 0xfe, 0x80]).toString('utf8'), '%s%n%x', '0123456789abcde',
-    ];
-    for (let start = 1; start < 256; start += 15) expected.push(Buffer.from(Array.from({ length: Math.min(15, 256 - start) }, (_, i) => start + i)).toString('utf8'));
-    assert.deepEqual(connects.map((c) => c.comm), expected);
+    ]);
   });
 
-  it('returns exec file names whole, and flags the one cut at BPFTRACE_STRLEN', () => {
-    const execs = ofKind(recs, 'exec').filter((e) => e.filename.startsWith('/tmp/')).slice(0, 5);
-    const names = execs.map((e) => path.basename(e.filename));
-    assert.deepEqual(names.slice(0, 4), ['with space', 'new\nline', 'quote"back\\slash', 'été-☃']);
-    assert.deepEqual(execs.map((e) => e.truncated), [false, false, false, false, true]);
-    assert.equal(Buffer.byteLength((execs[4] as ExecRecord).filename), 199);
+  it('returns path names whole, and flags the one cut at BPFTRACE_STRLEN', () => {
+    const leaves = ofKind(recs, 'path').filter((p) => !['bin', 'usr', 'tmp', 'python3.11'].includes(p.name) && !p.name.startsWith('bw-cap-'));
+    assert.deepEqual(leaves.slice(0, 4).map((p) => p.name), ['with space', 'new\nline', 'quote"back\\slash', 'été-☃']);
+    assert.deepEqual(leaves.slice(0, 5).map((p) => p.cut), [false, false, false, false, true]);
+    assert.equal(Buffer.byteLength((leaves[4] as PathRecord).name), 199);
   });
 
   it('returns argv exactly, whatever bytes the arguments hold (hex words, no escaping)', () => {
-    const runs = ofKind(recs, 'argv').filter((a) => a.argv[0]?.endsWith('/t'));
-    const prefix = Buffer.byteLength(`${runs[0]?.argv[0]}\0`);
-    assert.deepEqual(runs.map((a) => [a.argv.slice(1), a.truncated]), [
+    const runs = got.filter((g) => g.c.comm === 't').map((g) => g.argv as Argv);
+    const prefix = Buffer.byteLength(`${runs[0]?.argv.slice(0, 3).join('\0')}\0`);
+    assert.deepEqual(runs.map((a) => [a.argv.slice(3), a.truncated]), [
       [['a b', '', 'new\nline', 'back\\slash\\x00', 'quote"', 'été'], false],
       [['\ufffd\ufffd', 'ok'], false],
-      [['y'.repeat(192 - prefix)], true], // 250 y's, cut at the 192 bytes the probe keeps
-      [[], false],
+      [['y'.repeat(250)], false], // 384 bytes are kept
+      [['z'.repeat(384 - prefix)], true], // 500 z's, cut at 384 bytes
     ]);
   });
 
   it('reads argv of every length, on both byte orders, and nothing past its end', () => {
-    for (let len = 8; len <= 200; len++) {
-      const memory = Buffer.alloc(208, 0x42); // 0x42 stands for the environment after arg_end
+    for (let len = 8; len <= 400; len++) {
+      const memory = Buffer.alloc(416, 0x42); // 0x42 stands for the environment after arg_end
       Buffer.from(`${'x'.repeat(len - 1)}\0`).copy(memory);
       for (const le of [true, false]) {
         const word = (off: number) => (le ? memory.readBigUInt64LE(off) : memory.readBigUInt64BE(off)).toString(16).padStart(16, '0');
-        const words = Array.from({ length: 24 }, (_, i) => (len >= 8 * (i + 1) ? word(8 * i) : '0'.repeat(16)));
-        const tail = len < 192 && len % 8 !== 0 ? word(len - 8) : '0'.repeat(16);
-        const rec = parseBpftraceLine(JSON.stringify({ type: 'printf', data: `A 1 ${len} ${tail} ${words.join(' ')}\n` }), { littleEndian: le });
-        const expected = len <= 192 ? ['x'.repeat(len - 1)] : ['x'.repeat(192)];
-        assert.deepEqual(rec, { kind: 'argv', pid: 1, argv: expected, truncated: len > 192 }, `len ${len} ${le ? 'LE' : 'BE'}`);
+        const words = Array.from({ length: 48 }, (_, i) => (len >= 8 * (i + 1) ? word(8 * i) : '0'.repeat(16)));
+        const tail = len < 384 && len % 8 !== 0 ? word(len - 8) : '0'.repeat(16);
+        const a = parseBpftraceLine(JSON.stringify({ type: 'printf', data: `A 0x1 ${len} ${tail} ${words.slice(0, 24).join(' ')}\n` }));
+        const b = parseBpftraceLine(JSON.stringify({ type: 'printf', data: `B 0x1 ${words.slice(24).join(' ')}\n` }));
+        assert.ok(a.kind === 'argv' && b.kind === 'argv-more');
+        const expected = len <= 384 ? ['x'.repeat(len - 1)] : ['x'.repeat(384)];
+        assert.deepEqual(decodeArgv(a.length, a.tail, [...a.words, ...b.words], le), { argv: expected, truncated: len > 384 }, `len ${len} ${le ? 'LE' : 'BE'}`);
+        if (len > 192 && len <= 384) {
+          assert.equal(decodeArgv(a.length, a.tail, a.words, le).truncated, true, 'the B line lost: cut at 192 bytes, and said');
+        }
       }
     }
   });
@@ -129,8 +161,15 @@ describe('parseBpftraceLine: lost events, text mode, truncation, garbage', () =>
   it('counts lost events', () => {
     const recs = parseAll(fixture('lost-events', 'stdout.jsonl'));
     assert.deepEqual(ofKind(recs, 'malformed'), []);
-    assert.equal(ofKind(recs, 'lost').reduce((n, r) => n + r.count, 0), 1153);
-    assert.ok(ofKind(recs, 'exec').length > 0, 'events that survived are still read');
+    assert.equal(ofKind(recs, 'lost').reduce((n, r) => n + r.count, 0), 2780);
+    assert.ok(ofKind(recs, 'connect').length > 0, 'events that survived are still read');
+  });
+
+  it('reads the in-kernel loopback count', () => {
+    const recs = parseAll(fixture('loopback', 'stdout.jsonl'));
+    assert.deepEqual(ofKind(recs, 'malformed'), []);
+    assert.equal(ofKind(recs, 'connect').length + ofKind(recs, 'path').length + ofKind(recs, 'argv').length + ofKind(recs, 'argv-more').length + ofKind(recs, 'syn-left').length, 0);
+    assert.deepEqual(ofKind(recs, 'loopback'), [{ kind: 'loopback', total: 300 }, { kind: 'loopback', total: 300 }]);
   });
 
   it('accepts the text banner and "Lost N events" but nothing else from text mode - no forged connect', () => {
@@ -138,7 +177,6 @@ describe('parseBpftraceLine: lost events, text mode, truncation, garbage', () =>
     assert.deepEqual(ofKind(recs, 'attached'), [{ kind: 'attached', probes: 5 }]);
     assert.equal(ofKind(recs, 'lost').reduce((n, r) => n + r.count, 0), 1155);
     assert.equal(ofKind(recs, 'connect').length, 0);
-    assert.equal(ofKind(recs, 'exec').length, 0);
     assert.ok(ofKind(recs, 'malformed').every((r) => r.reason === 'not a JSON line'));
   });
 
@@ -178,10 +216,12 @@ describe('parseBpftraceLine: lost events, text mode, truncation, garbage', () =>
     const cases: [string, string][] = [
       ['{"type": "printf", "data": 5}', 'printf without text'],
       ['{"type": "printf", "data": "C 1 2\\n"}', 'C line with too few fields'],
-      ['{"type": "printf", "data": "C 1 2 0 4 999.1.1.1 0 1.1.1.1 80 1 0x1 x\\n"}', 'C line with a malformed number, family, address or socket field'],
-      ['{"type": "printf", "data": "C 1 2 0 4 1.1.1.1 0 1.1.1.1 70000 1 0x1 x\\n"}', 'C line with a malformed number, family, address or socket field'],
+      ['{"type": "printf", "data": "C 1 2 0 4 999.1.1.1 0 1.1.1.1 80 1 0x1 1 1 1 1 1 1 x\\n"}', 'C line with a malformed number, family, address or socket field'],
+      ['{"type": "printf", "data": "C 1 2 0 4 1.1.1.1 0 1.1.1.1 70000 1 0x1 1 1 1 1 1 1 x\\n"}', 'C line with a malformed number, family, address or socket field'],
+      ['{"type": "printf", "data": "C 1 2 0 4 1.1.1.1 0 1.1.1.1 80 1 0x1 -5 1 1 1 1 1 x\\n"}', 'C line with a malformed number, family, address or socket field'],
+      ['{"type": "printf", "data": "P nosk name\\n"}', 'malformed P line'],
       ['{"type": "printf", "data": "S 0x1 99 1 2\\n"}', 'malformed S line'],
-      ['{"type": "printf", "data": "E 1 2 3\\n"}', 'malformed E line'],
+      ['{"type": "printf", "data": "E 1 2 3 /usr/bin/x\\n"}', 'printf output that connect.bt does not produce'],
       ['{"type": "printf", "data": "hello\\n"}', 'printf output that connect.bt does not produce'],
       ['{"type": "lost_events", "data": {"events": -1}}', 'lost_events without a count'],
       ['{"data": 1}', 'JSON without a type'],
@@ -190,6 +230,7 @@ describe('parseBpftraceLine: lost events, text mode, truncation, garbage', () =>
     ];
     for (const [line, reason] of cases) assert.deepEqual(parseBpftraceLine(line), { kind: 'malformed', reason }, line);
     assert.deepEqual(parseBpftraceLine('{"type": "map", "data": {"@x": {}}}'), { kind: 'other', type: 'map' });
+    assert.deepEqual(parseBpftraceLine('{"type": "map", "data": {"@loopback": -3}}'), { kind: 'other', type: 'map' });
     assert.deepEqual(parseBpftraceLine('   '), { kind: 'blank' });
   });
 });

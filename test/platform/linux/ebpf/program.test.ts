@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { PORT_FILTER_TOKEN, portFilter, renderProgram, tracedPorts, validatePorts } from '../../../../platform/linux/ebpf/program';
+import { LOOPBACK_TEST, LOOPBACK_TOKEN, PORT_FILTER_TOKEN, portFilter, renderProgram, tracedPorts, validatePorts } from '../../../../platform/linux/ebpf/program';
 import { SourcePortJoin } from '../../../../platform/linux/ebpf/ports';
 
 const TEMPLATE = fs.readFileSync(path.join(__dirname, '..', '..', '..', '..', 'platform', 'linux', 'ebpf', 'connect.bt'), 'utf8');
@@ -12,8 +12,19 @@ describe('connect.bt rendering', () => {
     const program = renderProgram(TEMPLATE, [8883, 1883, 1883]);
     assert.ok(!program.includes(PORT_FILTER_TOKEN));
     const filter = '(args->dport == 1883 || args->dport == 8883)'; // sorted and de-duplicated
-    assert.ok(program.includes(`/args->newstate == 2 && args->protocol == 6 && ${filter}/`));
-    assert.ok(program.includes(`/args->oldstate == 2 && args->protocol == 6 && ${filter}/`));
+    assert.ok(!program.includes(LOOPBACK_TOKEN));
+    assert.ok(program.includes(`/args->newstate == 2 && args->protocol == 6 && ${filter} && ${LOOPBACK_TEST}/`), 'loopback connects are counted');
+    assert.ok(program.includes(`/args->newstate == 2 && args->protocol == 6 && ${filter} && !(${LOOPBACK_TEST})/`), 'the others reported');
+    assert.ok(program.includes(`/args->oldstate == 2 && args->protocol == 6 && ${filter} && !(${LOOPBACK_TEST})/`));
+  });
+
+  it('keeps loopback connects when asked (includeLoopback), and the test names 127/8, ::1 and ::ffff:127/104', () => {
+    const program = renderProgram(TEMPLATE, [1883], { dropLoopback: false });
+    assert.ok(program.includes('/args->newstate == 2 && args->protocol == 6 && (args->dport == 1883) && 0/'));
+    assert.ok(program.includes('/args->newstate == 2 && args->protocol == 6 && (args->dport == 1883) && !(0)/'));
+    assert.match(LOOPBACK_TEST, /^\(\(args->family == 2 && args->daddr\[0\] == 127\) \|\| \(args->family == 10 && /);
+    assert.ok(LOOPBACK_TEST.includes('args->daddr_v6[14] == 0 && args->daddr_v6[15] == 1)'));
+    assert.ok(LOOPBACK_TEST.includes('args->daddr_v6[10] == 255 && args->daddr_v6[11] == 255 && args->daddr_v6[12] == 127)'));
   });
 
   it('refuses anything that is not a port', () => {

@@ -101,7 +101,7 @@ describe('EbpfSource on this kernel', { timeout: 90_000 }, () => {
 
   it(`captures all ${CONNECTS} short connects with the pid, exe and command line of the process that made them`, async (t) => {
     if (!requireOrSkip(t, missing)) return;
-    source = new EbpfSource({ ports: [port], onStatus: (s) => statuses.push(s), backoff: { initialMs: 200 } }, realEbpfDeps);
+    source = new EbpfSource({ ports: [port], dropLoopback: false, onStatus: (s) => statuses.push(s), backoff: { initialMs: 200 } }, realEbpfDeps);
     const started = Date.now();
     await source.start((e) => {
       if (closedAt !== null) lateEvents += 1;

@@ -19,7 +19,7 @@ test('the poller reports each connection once per lifetime and walks fds only fo
     { procRoot: tree.root, etcRoot: tree.etc, isCandidate: (ip, port) => isCandidate(ip, port, rules) },
     undefined,
     20,
-    (s) => { snaps.push(s); if (snaps.length === 3) resolveThird(); },
+    { onSnapshot: (s) => { snaps.push(s); if (snaps.length === 3) resolveThird(); } },
   );
   try {
     await source.start((e) => emitted.push(e));

@@ -106,15 +106,16 @@ describe('LsofReader on the constructed macOS output', () => {
 });
 
 describe('LsofReader on real Linux output', () => {
-  test('a socket shared after fork goes to the child; inode from the device field', async () => {
+  test('a socket shared after fork goes to the child, every holder listed; inode from the device field', async () => {
     // ps -p prints only the pids asked for: keep those lines of the captured output.
     const psLines = fixture('linux-live/ps.out').toString('utf8').split('\n');
     const ps = (pids: number[]) => ok(psLines.filter((l) => pids.includes(Number(l.trim().split(' ')[0]))).join('\n'));
     const { deps, calls } = fakeDeps({ lsof: ok(fixture('linux-live/lsof.out')), ps });
     const snap = await new LsofReader({ ...options, isCandidate: (_ip, port) => port === 54571 || port === 1883 || port === 8883 }, deps).snapshot();
-    assert.deepEqual(calls[1]?.args, ['-ww', '-o', 'pid=,ppid=,args=', '-p', '3001,3003']);
+    assert.deepEqual(calls[1]?.args, ['-ww', '-o', 'pid=,ppid=,args=', '-p', '3001,3002,3003'], 'every holder is described');
     const shared = byRemote(snap.connections, '127.0.0.1:54571');
-    assert.equal(shared.process?.pid, 3003, 'the forked child, as procfs picks the youngest');
+    assert.equal(shared.process?.pid, 3003, 'the forked child');
+    assert.deepEqual(shared.holders?.map((h) => h.pid), [3002, 3003], 'the parent still holds it too: the analyzer approves it only if it approves both');
     assert.equal(shared.inode, 451059);
     const udp6 = byRemote(snap.connections, '2001:db8::7:8883');
     assert.deepEqual([udp6.transport, udp6.family, udp6.state, udp6.process?.name], ['udp', 6, 'ESTABLISHED', 'my app é']);
