@@ -16,6 +16,9 @@ export const PACKAGE_ASSETS = [
   'installers/linux/brokerwatch.service',
   'installers/macos/com.brokerwatch.agent.plist',
   'platform/linux/ebpf/connect.bt',
+  'platform/linux/wire/wire.bt',
+  'platform/linux/wire/ssl-probes.bt',
+  'platform/linux/wire/gai-probes.bt',
 ] as const;
 
 export type PackageAsset = (typeof PACKAGE_ASSETS)[number];
