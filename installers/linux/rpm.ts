@@ -24,7 +24,6 @@ Version: ${b.version}
 Release: 1
 Summary: ${SUMMARY}
 License: Apache-2.0
-BuildArch: ${arch}
 AutoReqProv: no
 Requires: glibc >= 2.28
 # The binary is a Node single executable with its script injected: stripping or debuginfo
