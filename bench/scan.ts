@@ -1,101 +1,95 @@
 /**
- * Scan speed as ratios against ss, lsof and systeminformation, measured in the same run on the
- * same sockets. Two situations: an idle host (many loopback sockets, no candidate: brokerwatch reads
- * /proc/net only) and a busy one (one external-looking candidate forces the /proc/<pid>/fd walk).
+ * One-shot scans, whole process, side by side in one run: what a user types and waits for.
+ *   brokerwatch scan --json (the release binary, and the checkout through node), ss -tanp,
+ *   lsof -i -n -P and systeminformation's networkConnections() in a node process of its own,
+ * each timed from fork to exit with its peak RSS (bench/measure.py, wait4 rusage), median of
+ * `rounds` runs, on (a) 5,000 loopback connections plus 400 connections to an external broker on
+ * a test host (a network namespace, 198.51.100.0/24) and (b) the host without that load. The
+ * floors are measured beside them: the release binary's --version and `node -e 0`.
  */
-import { execFile } from 'node:child_process';
-import net from 'node:net';
-import { promisify } from 'node:util';
-import si from 'systeminformation';
-import { ProcfsReader } from '../platform/linux/procfs/read';
-import { isCandidate, isPubSubPort, isWatchedPort } from '../src/analyzer/judge';
-import { compileRules } from '../src/analyzer/rules';
-import { loadConfig } from '../src/config/load';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort, Lab } from '../test/helpers/lab';
 
-const run = promisify(execFile);
+const REPO = path.resolve(__dirname, '..');
+export const RELEASE_BIN = path.join(REPO, 'dist', 'release', 'linux-x64', 'brokerwatch');
 
-async function timeIt(fn: () => Promise<unknown>, rounds: number): Promise<number> {
-  await fn(); // warm up
-  const times: number[] = [];
+export interface Measured {
+  case: string;
+  tool: string;
+  wallMs: number;
+  peakRssMb: number;
+  runs: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+function measure(cmd: string[], rounds: number): { wallMs: number; peakRssMb: number } {
+  const walls: number[] = [];
+  const rss: number[] = [];
+  execFileSync('python3', [path.join(__dirname, 'measure.py'), ...cmd]); // warm the page cache
   for (let i = 0; i < rounds; i++) {
-    const t = process.hrtime.bigint();
-    await fn();
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    const [wall, kb] = execFileSync('python3', [path.join(__dirname, 'measure.py'), ...cmd], { encoding: 'utf8' }).trim().split(' ').map(Number);
+    walls.push((wall as number) * 1000);
+    rss.push((kb as number) / 1024);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)] as number; // median ms
+  return { wallMs: median(walls), peakRssMb: median(rss) };
 }
 
-async function which(tool: string): Promise<string | null> {
-  for (const dir of ['/usr/bin', '/usr/sbin', '/bin', '/sbin']) {
-    try {
-      await run('test', ['-x', `${dir}/${tool}`]);
-      return `${dir}/${tool}`;
-    } catch { /* next */ }
-  }
-  return null;
+function tool(name: string): string | null {
+  return ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].map((d) => `${d}/${name}`).find((p) => fs.existsSync(p)) ?? null;
 }
 
-/** Opens `pairs` loopback TCP connections inside this process (2 x pairs sockets). */
-async function loopbackSockets(pairs: number): Promise<() => Promise<void>> {
-  const accepted: net.Socket[] = [];
-  const server = net.createServer((s) => accepted.push(s));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  const clients: net.Socket[] = [];
-  for (let i = 0; i < pairs; i += 200) {
-    await Promise.all(Array.from({ length: Math.min(200, pairs - i) }, () => new Promise<void>((resolve, reject) => {
-      const c = net.connect(port, '127.0.0.1', () => resolve());
-      c.on('error', reject);
-      clients.push(c);
-    })));
-  }
-  return async () => {
-    for (const c of [...clients, ...accepted]) c.destroy();
-    await new Promise((r) => server.close(() => r(undefined)));
-  };
-}
-
-export async function benchScan(pairs = 5000, rounds = 7): Promise<Record<string, string | number>[]> {
-  const { config } = loadConfig();
-  const idleRules = compileRules(config);
-  const closeAll = await loopbackSockets(pairs);
-  const rows: Record<string, string | number>[] = [];
-  try {
-    const idle = new ProcfsReader({
-      procRoot: '/proc',
-      isCandidate: (ip, port) => isCandidate(ip, port, idleRules),
-      isPubSubPort: (port) => isPubSubPort(port, idleRules),
-      isWatchedPort: (port) => isWatchedPort(port, idleRules),
+function waitReady(child: ChildProcess, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('READY')) resolve();
     });
-    // "busy": every loopback connection counts as a candidate, so the fd walk and process reads run.
-    const busy = new ProcfsReader({ procRoot: '/proc', isCandidate: (ip) => ip === '127.0.0.1' });
-    const idleSnap = await idle.snapshot();
-    const busySnap = await busy.snapshot();
-    const bwIdle = await timeIt(() => idle.snapshot(), rounds);
-    const bwBusy = await timeIt(() => busy.snapshot(), Math.max(3, Math.floor(rounds / 2)));
-    const ss = await which('ss');
-    const lsof = await which('lsof');
-    const ssMs = ss ? await timeIt(() => run(ss, ['-tanp'], { maxBuffer: 256 * 1024 * 1024 }), rounds) : NaN;
-    const lsofMs = lsof ? await timeIt(() => run(lsof, ['-nP', '-iTCP', '-iUDP', '-FpcfnT0'], { maxBuffer: 256 * 1024 * 1024 }).catch(() => undefined), 3) : NaN;
-    const siMs = await timeIt(() => si.networkConnections(), 3);
-    rows.push({ case: `idle: ${idleSnap.stats.sockets} sockets, 0 candidates`, brokerwatch_ms: bwIdle.toFixed(1), fdWalks: idleSnap.stats.fdWalks ?? 0,
-      vs_ss: (ssMs / bwIdle).toFixed(2), vs_lsof: (lsofMs / bwIdle).toFixed(2), vs_systeminformation: (siMs / bwIdle).toFixed(2) });
-    rows.push({ case: `busy: ${busySnap.stats.sockets} sockets, ${busySnap.stats.candidates} candidates (fd walk)`, brokerwatch_ms: bwBusy.toFixed(1), fdWalks: busySnap.stats.fdWalks ?? 0,
-      vs_ss: (ssMs / bwBusy).toFixed(2), vs_lsof: (lsofMs / bwBusy).toFixed(2), vs_systeminformation: (siMs / bwBusy).toFixed(2) });
-    rows.push({ case: 'reference tools (ms, median)', brokerwatch_ms: '-', fdWalks: '-', vs_ss: ssMs.toFixed(1), vs_lsof: lsofMs.toFixed(1), vs_systeminformation: siMs.toFixed(1) });
-  } finally {
-    await closeAll();
-  }
-  return rows;
+    child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before it was ready: ${out}`)));
+  });
 }
 
-if (require.main === module) {
-  benchScan().then((rows) => {
-    console.log('scan speed: ratio = other tool time / brokerwatch time (above 1: brokerwatch is faster)');
-    console.table(rows);
-  }).catch((err: Error) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
+function commands(): [string, string[]][] {
+  const node = process.execPath;
+  const list: [string, string[]][] = [];
+  if (fs.existsSync(RELEASE_BIN)) list.push(['brokerwatch scan --json (release binary)', [RELEASE_BIN, 'scan', '--json']]);
+  list.push(['brokerwatch scan --json (checkout, node)', [node, path.join(REPO, 'bin', 'brokerwatch.js'), 'scan', '--json']]);
+  const ss = tool('ss');
+  if (ss) list.push(['ss -tanp', [ss, '-tanp']]);
+  const lsof = tool('lsof');
+  if (lsof) list.push(['lsof -i -n -P', [lsof, '-i', '-n', '-P']]);
+  list.push(['systeminformation networkConnections()', [node, '-e', "require('systeminformation').networkConnections().then((c) => console.log(c.length))"]]);
+  if (fs.existsSync(RELEASE_BIN)) list.push(['floor: release binary --version', [RELEASE_BIN, '--version']]);
+  list.push(['floor: node -e 0', [node, '-e', '0']]);
+  return list;
+}
+
+export async function benchScan(rounds = 7, loopback = 5000, external = 400): Promise<Measured[]> {
+  const lab = await Lab.create();
+  const out: Measured[] = [];
+  const children: ChildProcess[] = [];
+  try {
+    const port = 1883;
+    // The embedded default config: the test host (198.51.100.0/24) is external to it.
+    await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port }]);
+    const floodPort = await freePort();
+    const flood = spawn('prlimit', [`--nofile=${2 * loopback + 1024}`, process.execPath, path.join(REPO, 'test', 'helpers', 'loopback-flood.mjs'), String(floodPort), String(loopback)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(flood);
+    await waitReady(flood, 'loopback-flood');
+    const hold = spawn('prlimit', [`--nofile=${external + 1024}`, process.execPath, path.join(__dirname, 'hold-connections.mjs'), lab.external.ipv4, String(port), String(external)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(hold);
+    await waitReady(hold, 'hold-connections');
+    const busy = `${loopback} loopback + ${external} external pub/sub connections`;
+    for (const [name, cmd] of commands()) out.push({ case: busy, tool: name, ...measure(cmd, rounds), runs: rounds });
+    for (const c of children.splice(0)) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1000)); // let the RST'd sockets go
+    for (const [name, cmd] of commands()) out.push({ case: 'idle host', tool: name, ...measure(cmd, rounds), runs: rounds });
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await lab.cleanup();
+  }
+  return out;
 }

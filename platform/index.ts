@@ -27,6 +27,8 @@ export interface AdapterContext {
   isPubSubPort?(port: number): boolean;
   /** Destination ports worth looking at at all (adapters skip other rows before decoding them). */
   isWatchedPort?(port: number): boolean;
+  /** The same ports as a list, for adapters that filter in the kernel (netlink sock_diag). */
+  watchedPorts?: readonly number[];
   platform?: NodeJS.Platform;
   /** Streaming sources report here when they go down (up=false) and come back (the daemon polls meanwhile). */
   onStatus?(up: boolean, why?: string): void;
@@ -54,7 +56,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
         throw new AdapterUnavailableError('procfs', `no procfs at ${root} (set procRoot in the config)`);
       }
       return new ProcfsSource(
-        { procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort, ...(ctx.reported ? { reported: ctx.reported } : {}) },
+        { procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort, ...(ctx.reported ? { reported: ctx.reported } : {}), ...(ctx.watchedPorts ? { watchedPorts: ctx.watchedPorts } : {}) },
         undefined,
         ctx.config.pollInterval,
         ctx.log ? { log: ctx.log } : {},

@@ -196,6 +196,13 @@ export function isWatchedPort(port: number, rules: Rules): boolean {
   return isPubSubPort(port, rules) || (rules.mode !== 'yaral-parity' && rules.uriPathRegex.length > 0 && rules.webBrokerPorts.has(port));
 }
 
+/** Every port isWatchedPort accepts, as a sorted list (an adapter's in-kernel filter). */
+export function watchedPorts(rules: Rules): number[] {
+  const ports = new Set<number>(rules.mode === 'yaral-parity' ? [...YARAL_PORTS.keys()] : [...rules.ports.keys()]);
+  if (rules.mode !== 'yaral-parity' && rules.uriPathRegex.length > 0) for (const p of rules.webBrokerPorts) ports.add(p);
+  return [...ports].sort((a, b) => a - b);
+}
+
 /** Is this a pub/sub destination port in the active mode (whatever the address)? */
 export function isPubSubPort(port: number, rules: Rules): boolean {
   return rules.mode === 'yaral-parity' ? YARAL_PORTS.has(port) : rules.ports.has(port);

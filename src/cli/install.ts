@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../config/embedded';
+import { isReleaseBinary, packageRoot } from '../config/embedded';
 import { loadConfig } from '../config/load';
 import { applyPlan, type Command, cmdText, installerFor } from '../service/install';
 import { underRoot } from '../service/install/plan';
@@ -16,7 +16,8 @@ On Linux (systemd):
   /opt/brokerwatch                          the runtime package: package.json, bin, dist, config,
                                             installers and only the production node_modules (plus a
                                             copy of node when yours lives under /root or /home,
-                                            which the service's sandbox hides)
+                                            which the service's sandbox hides); from a release
+                                            binary: the binary, koffi.node and default.yaml
   /etc/systemd/system/brokerwatch.service   a hardened unit: only the capabilities eBPF capture and
                                             /proc attribution need, read-only system, no homes
   /etc/brokerwatch/config.yaml              --config FILE, or a commented starter config writing
@@ -48,6 +49,8 @@ export interface InstallDeps {
   platform?: NodeJS.Platform;
   packageDir?: string;
   nodePath?: string;
+  /** Install packageDir as a release binary of this name (default: when this process is one). null: never. */
+  release?: { binary: string } | null;
   /** Service commands (systemctl, launchctl); default execFile. */
   run?: (cmd: Command) => Promise<string | null>;
 }
@@ -90,7 +93,12 @@ export async function installCommand(argv: string[], deps: InstallDeps): Promise
     loadConfig([values.config]); // a bad config is refused before anything is written (exit 2)
     configText = fs.readFileSync(values.config, 'utf8');
   }
-  const plan = installer.planInstall({ platform, root, packageDir: deps.packageDir ?? packageRoot(), nodePath: deps.nodePath ?? process.execPath, ...(configText !== undefined ? { configText } : {}) });
+  // A release binary installs itself (and the native module beside it); a checkout installs its runtime package.
+  const release = deps.release !== undefined ? deps.release : isReleaseBinary() ? { binary: path.basename(process.execPath) } : undefined;
+  const plan = installer.planInstall({
+    platform, root, packageDir: deps.packageDir ?? packageRoot(), nodePath: deps.nodePath ?? process.execPath,
+    ...(release ? { release } : {}), ...(configText !== undefined ? { configText } : {}),
+  });
   const configKept = fs.existsSync(underRoot(root, plan.layout.configFile));
   io.stdout(dryRun
     ? `brokerwatch install (dry run: nothing is written and no command is run)${root === '/' ? '' : `, under ${root}`}\n`

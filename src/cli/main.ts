@@ -3,17 +3,6 @@ import { AdapterUnavailableError } from '../core/source';
 import { safeText } from '../core/text';
 import { UsageError } from './args';
 import { type CliIO, EXIT, processIO, version } from './common';
-import { EXPORT_RULE_HELP, exportRuleCommand } from './export-rule';
-import { INSTALL_HELP, installCommand } from './install';
-import { RELOAD_HELP, reloadCommand } from './reload';
-import { REPLAY_HELP, replayCommand } from './replay';
-import { RUN_HELP, runCommand } from './run';
-import { SCAN_HELP, scanCommand } from './scan';
-import { SELFTEST_HELP, selftestCommand } from './selftest';
-import { STATUS_HELP, statusCommand } from './status';
-import { STOP_HELP, stopCommand } from './stop';
-import { UNINSTALL_HELP, uninstallCommand } from './uninstall';
-import { VALIDATE_HELP, validateConfigCommand } from './validate-config';
 
 export const MAIN_HELP = `brokerwatch - which process talks to which publish/subscribe broker (MITRE ATT&CK T1071.005)
 
@@ -46,19 +35,32 @@ Start here:
 The default configuration (config/default.yaml in the package) documents every setting.
 `;
 
-const COMMANDS: Record<string, { help: string; run(argv: string[], io: CliIO): Promise<number> }> = {
-  scan: { help: SCAN_HELP, run: (argv, io) => scanCommand(argv, { io }) },
-  run: { help: RUN_HELP, run: runCommand },
-  replay: { help: REPLAY_HELP, run: replayCommand },
-  'validate-config': { help: VALIDATE_HELP, run: validateConfigCommand },
-  'export-rule': { help: EXPORT_RULE_HELP, run: exportRuleCommand },
-  selftest: { help: SELFTEST_HELP, run: selftestCommand },
-  status: { help: STATUS_HELP, run: statusCommand },
-  reload: { help: RELOAD_HELP, run: reloadCommand },
-  stop: { help: STOP_HELP, run: stopCommand },
-  install: { help: INSTALL_HELP, run: (argv, io) => installCommand(argv, { io }) },
-  uninstall: { help: UNINSTALL_HELP, run: (argv, io) => uninstallCommand(argv, { io }) },
+interface Command {
+  help: string;
+  run(argv: string[], io: CliIO): Promise<number>;
+}
+
+/*
+ * Each command's module is loaded only when that command runs (or its help is asked for): `scan`
+ * does not pay for the daemon, the sinks' TLS and HTTP clients or the installer, `--version` for
+ * nothing at all. require() rather than import(): the release binary's code cache cannot hold
+ * dynamic imports, and the bundler resolves require() statically.
+ */
+const COMMANDS: Record<string, () => Command> = {
+  scan: () => { const m = require('./scan') as typeof import('./scan'); return { help: m.SCAN_HELP, run: (argv, io) => m.scanCommand(argv, { io }) }; },
+  run: () => { const m = require('./run') as typeof import('./run'); return { help: m.RUN_HELP, run: m.runCommand }; },
+  replay: () => { const m = require('./replay') as typeof import('./replay'); return { help: m.REPLAY_HELP, run: m.replayCommand }; },
+  'validate-config': () => { const m = require('./validate-config') as typeof import('./validate-config'); return { help: m.VALIDATE_HELP, run: m.validateConfigCommand }; },
+  'export-rule': () => { const m = require('./export-rule') as typeof import('./export-rule'); return { help: m.EXPORT_RULE_HELP, run: m.exportRuleCommand }; },
+  selftest: () => { const m = require('./selftest') as typeof import('./selftest'); return { help: m.SELFTEST_HELP, run: m.selftestCommand }; },
+  status: () => { const m = require('./status') as typeof import('./status'); return { help: m.STATUS_HELP, run: m.statusCommand }; },
+  reload: () => { const m = require('./reload') as typeof import('./reload'); return { help: m.RELOAD_HELP, run: m.reloadCommand }; },
+  stop: () => { const m = require('./stop') as typeof import('./stop'); return { help: m.STOP_HELP, run: m.stopCommand }; },
+  install: () => { const m = require('./install') as typeof import('./install'); return { help: m.INSTALL_HELP, run: (argv, io) => m.installCommand(argv, { io }) }; },
+  uninstall: () => { const m = require('./uninstall') as typeof import('./uninstall'); return { help: m.UNINSTALL_HELP, run: (argv, io) => m.uninstallCommand(argv, { io }) }; },
 };
+
+const commandNamed = (name: string | undefined): Command | undefined => (name !== undefined && Object.hasOwn(COMMANDS, name) ? (COMMANDS[name] as () => Command)() : undefined);
 
 /** Runs one CLI invocation and returns its exit code. Never throws: every error is one clear message. */
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
@@ -69,25 +71,25 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
       return command === undefined ? EXIT.error : EXIT.ok;
     }
     if (command === 'help') {
-      const topic = rest[0];
-      io.stdout(topic && COMMANDS[topic] ? COMMANDS[topic].help : MAIN_HELP);
+      const topic = commandNamed(rest[0]);
+      io.stdout(topic ? topic.help : MAIN_HELP);
       // `help`, `help --help`, `help help` and `help version` ask for the list; anything else is a typo, said in one line.
-      if (topic === undefined || COMMANDS[topic] || ['--help', '-h', 'help', 'version'].includes(topic)) return EXIT.ok;
-      io.stderr(`brokerwatch: no help for ${JSON.stringify(safeText(topic, 60))}: not a command (the list is above)\n`);
+      if (rest[0] === undefined || topic || ['--help', '-h', 'help', 'version'].includes(rest[0])) return EXIT.ok;
+      io.stderr(`brokerwatch: no help for ${JSON.stringify(safeText(rest[0], 60))}: not a command (the list is above)\n`);
       return EXIT.error;
     }
     if (command === 'version' || command === '--version' || command === '-V') {
       io.stdout(`${version()}\n`);
       return EXIT.ok;
     }
-    const cmd = COMMANDS[command];
+    const cmd = commandNamed(command);
     if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(command)}; run brokerwatch --help for the list`);
     return await cmd.run(rest, io);
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr(`brokerwatch: invalid configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
     } else if (err instanceof UsageError) {
-      io.stderr(`brokerwatch: ${err.message}\n${command && COMMANDS[command] ? `Run brokerwatch ${command} --help for usage.\n` : ''}`);
+      io.stderr(`brokerwatch: ${err.message}\n${command && Object.hasOwn(COMMANDS, command) ? `Run brokerwatch ${command} --help for usage.\n` : ''}`);
     } else if (err instanceof AdapterUnavailableError) {
       io.stderr(`brokerwatch: ${err.message}\n`);
     } else {

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
-import YAML from 'yaml';
 import type { z } from 'zod';
-import { DEFAULT_CONFIG_NAME, defaultConfigText } from './embedded';
+import { DEFAULT_CONFIG_NAME, defaultConfigText, prebuiltDefaultConfig } from './embedded';
 import { ConfigError } from './errors';
 import { type Config, configSchema } from './schema';
 
@@ -21,6 +20,8 @@ export function mergeConfig(base: unknown, over: unknown): unknown {
 
 /** Parses YAML text; syntax errors become ConfigError lines with file, line and column. */
 export function parseYaml(text: string, file: string): unknown {
+  // Loaded here, not at the top: a scan with the release binary's prebuilt default never needs it.
+  const YAML = require('yaml') as typeof import('yaml');
   // linePos is only filled in with prettyErrors, whose messages span lines: count lines ourselves.
   const lineCounter = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
@@ -113,7 +114,7 @@ function validateWithNotices(merged: unknown, userDocs: { file: string; doc: unk
  * Throws ConfigError (exit 2) naming the file and key for anything wrong.
  */
 export function loadConfig(files: readonly string[] = [], readFile: (f: string) => string = (f) => fs.readFileSync(f, 'utf8')): LoadedConfig {
-  let merged = parseYaml(defaultConfigText(), DEFAULT_CONFIG_NAME);
+  let merged = prebuiltDefaultConfig() ?? parseYaml(defaultConfigText(), DEFAULT_CONFIG_NAME);
   const userDocs: { file: string; doc: unknown }[] = [];
   for (const file of files) {
     let text: string;

@@ -1,5 +1,5 @@
 import { type AdapterContext, type CapturePlan, createSource, planCapture, socketKey, WireSource, wirePorts } from '../../platform';
-import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
+import { isCandidate, isPubSubPort, isWatchedPort, watchedPorts } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { Logger } from '../core/logger';
@@ -68,6 +68,7 @@ export class Capture implements Source {
       isCandidate: (ip, port) => isCandidate(ip, port, this.rules),
       isPubSubPort: (port) => isPubSubPort(port, this.rules),
       isWatchedPort: (port) => isWatchedPort(port, this.rules),
+      watchedPorts: watchedPorts(this.rules),
       log: this.log,
       ...(this.deps.platform ? { platform: this.deps.platform } : {}),
       ...(onStatus ? { onStatus } : {}),

@@ -5,7 +5,7 @@
 import { adapterNames, createSource } from '../../platform';
 import { analyzeSnapshot } from '../analyzer/analyze';
 import { type Resolver, systemResolver } from '../analyzer/addresses';
-import { isCandidate, isPubSubPort, isWatchedPort } from '../analyzer/judge';
+import { isCandidate, isPubSubPort, isWatchedPort, watchedPorts } from '../analyzer/judge';
 import { compileRules, resolveBrokerNames } from '../analyzer/rules';
 import { version } from '../config/embedded';
 import { loadConfig } from '../config/load';
@@ -50,6 +50,7 @@ export async function scanHost(opts: ScanOptions): Promise<ScanReport> {
     isCandidate: (ip, port) => isCandidate(ip, port, rules),
     isPubSubPort: (port) => isPubSubPort(port, rules),
     isWatchedPort: (port) => isWatchedPort(port, rules),
+    watchedPorts: watchedPorts(rules),
   });
   if (!source.snapshot) throw new AdapterUnavailableError(source.name, `it streams connects for \`brokerwatch run\` and cannot take a one-shot snapshot; scan with ${adapterNames().filter((a) => a !== source.name).join(' or ')}`);
   let snapshot;

@@ -241,7 +241,8 @@ test('no fd walk on an idle host: 10,000 loopback sockets cost only the socket t
   assert.equal(idle.code, 0, brief(idle.report));
   assert.equal(idle.report.stats.fdWalks, 0, `no /proc/<pid>/fd walk without candidates; ${brief(idle.report)}`);
   assert.equal(idle.report.stats.candidates, 0, brief(idle.report));
-  assert.ok((idle.report.stats.sockets ?? 0) >= 2 * CONNECTIONS, `read at least ${2 * CONNECTIONS} sockets; ${brief(idle.report)}`);
+  // The netlink reader's kernel filter returns only sockets to a watched port (the clients' ends).
+  assert.ok((idle.report.stats.sockets ?? 0) >= CONNECTIONS, `read at least ${CONNECTIONS} sockets; ${brief(idle.report)}`);
   assert.ok(idle.report.summary.ignoredLoopback >= CONNECTIONS, `every loopback client counted as ignored; ${brief(idle.report)}`);
 
   // One external candidate is enough to walk the fd tables, and it is found among the 10,000.

@@ -12,6 +12,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { installCommand, reportFailedCommands } from '../../src/cli/install';
 import { applyPlan } from '../../src/service/install';
 import { LINUX_LAYOUT } from '../../src/service/install/linux';
+import { plistProgram } from '../../src/service/install/macos';
 import { fillTemplate, systemdArg, systemdExecutable, xmlText } from '../../src/service/install/render';
 import { REPO_ROOT } from '../helpers/cli';
 import { findExecutable } from '../helpers/lab';
@@ -264,8 +265,8 @@ describe('install on macOS and Windows (rendered here)', () => {
     const plist = await loadPlist();
     const template = fs.readFileSync(path.join(REPO_ROOT, 'installers/macos/com.brokerwatch.agent.plist'), 'utf8');
     const odd = `/opt/a&b <c> "d" 'e'/node`;
-    const text = fillTemplate(template, { NODE: xmlText(odd), MAIN: xmlText('/m'), CONFIG_FILE: xmlText('/c'), LOG_DIR: xmlText('/l') });
-    assert.equal(((plist.parse(text) as Record<string, unknown>).ProgramArguments as string[])[0], odd);
+    const text = fillTemplate(template, { PROGRAM: plistProgram([odd, '/m']), CONFIG_FILE: xmlText('/c'), LOG_DIR: xmlText('/l') });
+    assert.deepEqual((plist.parse(text) as Record<string, unknown>).ProgramArguments, [odd, '/m', 'run', '--config', '/c']);
     assert.throws(() => xmlText('a\u0001b'), /control character/);
   });
 

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { packageRoot } from '../../../src/config/embedded';
+import { packageFileText } from '../../../src/config/embedded';
 import { AdapterUnavailableError, type Source, type SourceHealth } from '../../../src/core/source';
 import type { ConnectionEvent, Warning } from '../../../src/core/types';
 import { WarningCollector } from '../../../src/core/warnings';
@@ -118,7 +117,7 @@ export class EbpfSource implements Source {
       const found = this.opts.bpftrace ?? (await findExecutable('bpftrace', this.deps, this.opts.searchDirs ?? DEFAULT_SEARCH_DIRS));
       if (found === null) throw new Error('bpftrace not found in PATH or the usual sbin/bin folders');
       this.bpftrace = found;
-      const template = fs.readFileSync(this.opts.programPath ?? path.join(packageRoot(), 'platform', 'linux', 'ebpf', 'connect.bt'), 'utf8');
+      const template = this.opts.programPath !== undefined ? fs.readFileSync(this.opts.programPath, 'utf8') : packageFileText('platform/linux/ebpf/connect.bt');
       this.program = renderProgram(template, this.opts.ports, { dropLoopback: this.opts.dropLoopback !== false });
       await this.launch();
     } catch (err) {

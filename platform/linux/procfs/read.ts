@@ -44,6 +44,33 @@ export interface ProcfsOptions {
    * the poller treats them as seen - not reported again, no fd walk.
    */
   reported?(key: string): boolean;
+  /**
+   * The destination ports isWatchedPort accepts, as a list: the in-kernel filter of the netlink
+   * reader. Without it netlink dumps every socket and isWatchedPort filters here.
+   */
+  watchedPorts?: readonly number[];
+  /**
+   * Socket tables through netlink sock_diag (platform/linux/netlink) instead of /proc/net text:
+   * by default when procRoot is /proc (a fixture tree or another host's /proc is text only).
+   * false: text only. A namespace netlink cannot read is read as text, with one warning.
+   */
+  diag?: DiagReader | false;
+}
+
+/** Reads one namespace's socket tables: null = the agent's own namespace. Throws when it cannot. */
+export type DiagReader = (ns: { path: string; inode: number } | null, ports: readonly number[] | undefined) => NsTables;
+
+export interface NsTables {
+  rows: ProcNetRow[];
+  listening: Set<number>;
+  total: number;
+  problems: string[];
+}
+
+/** The namespace id (inode) in a /proc/<pid>/ns/net link text, "net:[4026531840]". */
+export function nsInode(link: string): number | null {
+  const m = /^net:\[(\d+)\]$/.exec(link);
+  return m ? Number(m[1]) : null;
 }
 
 const TABLES: { file: string; transport: 'tcp' | 'udp'; family: 4 | 6 }[] = [
@@ -151,15 +178,52 @@ export class ProcfsReader {
     return readAny ? { netns, rows, total, listening } : null;
   }
 
+  /** The netlink reader, or null when this reader reads text only (see ProcfsOptions.diag). */
+  private diagReader(): DiagReader | null {
+    if (this.opts.diag === false) return null;
+    if (this.opts.diag) return this.opts.diag;
+    if (this.opts.procRoot !== '/proc' || process.platform !== 'linux') return null;
+    return (ns, ports) => (require('../netlink/read') as typeof import('../netlink/read')).readNamespaceTables(ns, ports);
+  }
+
+  /** One namespace through netlink; null (and one warning) when netlink cannot read it. */
+  private readDiag(diag: DiagReader, netns: string, own: boolean, members: number[], warn: WarningCollector): NsRows | null {
+    const inode = nsInode(netns);
+    if (inode === null) return null;
+    let lastError = '';
+    for (const pid of own ? [0] : members) {
+      try {
+        const t = diag(own ? null : { path: this.p(String(pid), 'ns', 'net'), inode }, this.opts.watchedPorts);
+        for (const problem of t.problems) warn.add('parse-malformed-netlink', `sock_diag (${netns}): ${problem}`);
+        return { netns, rows: t.rows, total: t.total, listening: t.listening };
+      } catch (err) {
+        if ((err as Error).name === 'NetlinkFatalError') throw err;
+        lastError = (err as Error).message;
+      }
+    }
+    warn.add('netlink-unavailable', `netlink sock_diag could not read some network namespaces (${lastError}); read from /proc/net text instead`);
+    return null;
+  }
+
   /** Reads every namespace's tables; a namespace whose representative exited is read through another of its pids. */
   private async readAllTables(pids: number[], warn: WarningCollector): Promise<NsRows[]> {
     const byNs = await this.namespaces(pids, warn);
+    const diag = this.diagReader();
+    let self: string | null = null;
+    if (diag) self = await this.deps.readlink('/proc/thread-self/ns/net').catch(() => null);
     if (byNs.size === 0) {
-      const own = await this.readTables(this.p('net'), 'net:[self]', warn);
-      return own ? [own] : [];
+      const own = diag && self ? this.readDiag(diag, self, true, [], warn) : null;
+      if (own) return [own];
+      const text = await this.readTables(this.p('net'), 'net:[self]', warn);
+      return text ? [text] : [];
     }
     const out: NsRows[] = [];
     for (const [netns, members] of byNs) {
+      const viaNetlink = diag ? this.readDiag(diag, netns, netns === self, members, warn) : null;
+      if (viaNetlink) {
+        out.push(viaNetlink);
+        continue;
+      }
       for (const pid of members) {
         const got = await this.readTables(this.p(String(pid), 'net'), netns, warn);
         if (got) { out.push(got); break; }
@@ -171,6 +235,8 @@ export class ProcfsReader {
   /** inode -> pids holding it, walking /proc/<pid>/fd. Only called when there are candidates. */
   private async ownersOf(inodes: Set<number>, pids: number[], warn: WarningCollector, stats: Record<string, number>): Promise<Map<number, number[]>> {
     const owners = new Map<number, number[]>();
+    // Every process is walked, also after each candidate has one holder: a socket shared after a
+    // fork must list every holder, or an approved child could launder its parent's connection.
     for (const pid of pids) {
       let fds: string[];
       try {

@@ -4,9 +4,7 @@
  * and `destination.hostname`. The process is read from /proc at the connect line, while it exists
  * (identity at the event). Partial failures are counted in stats and warnings, never thrown.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { packageRoot } from '../../../src/config/embedded';
+import { packageFileText } from '../../../src/config/embedded';
 import type { Config } from '../../../src/config/schema';
 import type { Source, SourceHealth } from '../../../src/core/source';
 import { AdapterUnavailableError } from '../../../src/core/source';
@@ -80,11 +78,11 @@ export class WireSource implements Source {
     };
     this.stats.libssl = this.libraries.libssl.length;
     if (s.tls && this.libraries.libssl.length === 0) this.warn.add('wire-no-libssl', 'no libssl found to probe: TLS connections are not inspected');
-    const dir = path.join(packageRoot(), 'platform', 'linux', 'wire');
+    // From the package folder, or the release binary's embedded assets.
     const program = renderWireProgram({
-      program: fs.readFileSync(path.join(dir, 'wire.bt'), 'utf8'),
-      ssl: fs.readFileSync(path.join(dir, 'ssl-probes.bt'), 'utf8'),
-      gai: fs.readFileSync(path.join(dir, 'gai-probes.bt'), 'utf8'),
+      program: packageFileText('platform/linux/wire/wire.bt'),
+      ssl: packageFileText('platform/linux/wire/ssl-probes.bt'),
+      gai: packageFileText('platform/linux/wire/gai-probes.bt'),
     }, { ports: this.o.ports, captureWrites: s.captureWrites, captureBytes: s.captureBytes, libssl: this.libraries.libssl, libc: this.libraries.libc });
     const errors: string[] = [];
     await new Promise<void>((resolve, reject) => {

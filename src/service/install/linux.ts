@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, commonPaths, type Layout, type Plan, type PlanContext, installSteps, underRoot, WRAPPER_MARKER, wrapperScript } from './plan';
 import { commentText, fillTemplate, shWord, systemdArg, systemdExecutable, systemdFileUri, yamlScalar } from './render';
+import { packageFileText } from '../../config/embedded';
 
 export const UNIT_NAME = 'brokerwatch.service';
 
@@ -24,27 +25,27 @@ export function systemctlPath(exists: (p: string) => boolean = fs.existsSync): s
   return ['/usr/bin/systemctl', '/bin/systemctl'].find((p) => exists(p)) ?? '/usr/bin/systemctl';
 }
 
-function template(packageDir: string, rel: string): string {
-  return fs.readFileSync(path.join(packageDir, 'installers', rel), 'utf8');
+/** The installed copy of config/default.yaml (in a release, beside the binary, as documentation: the binary embeds it). */
+export function defaultConfigDoc(layout: Layout, ctx: PlanContext): string {
+  return ctx.release ? path.posix.join(layout.installDir, 'default.yaml') : path.posix.join(layout.installDir, 'config', 'default.yaml');
 }
 
 /** The starter config (or the --config text): a file sink in the log folder. Shared with macOS. */
 export function starterConfig(layout: Layout, ctx: PlanContext): string {
   if (ctx.configText !== undefined) return ctx.configText;
-  return fillTemplate(template(ctx.packageDir, 'common/config.yaml'), {
+  return fillTemplate(packageFileText('installers/common/config.yaml'), {
     EVENTS_FILE: yamlScalar(path.posix.join(layout.logDir, 'events.jsonl')),
-    DEFAULT_CONFIG: commentText(path.posix.join(layout.installDir, 'config', 'default.yaml')),
+    DEFAULT_CONFIG: commentText(defaultConfigDoc(layout, ctx)),
     CONFIG_FILE: commentText(layout.configFile),
   });
 }
 
 export function renderUnit(layout: Layout, ctx: PlanContext): string {
-  const { node, main } = commonPaths(layout, ctx);
-  return fillTemplate(template(ctx.packageDir, 'linux/brokerwatch.service'), {
-    NODE: systemdExecutable(node),
-    MAIN: systemdArg(main),
+  const [exe, ...args] = commonPaths(layout, ctx).command as [string, ...string[]];
+  return fillTemplate(packageFileText('installers/linux/brokerwatch.service'), {
+    COMMAND: [systemdExecutable(exe), ...args.map(systemdArg)].join(' '),
     CONFIG_FILE: systemdArg(layout.configFile),
-    DOC_URI: systemdFileUri(path.posix.join(layout.installDir, 'config', 'default.yaml')),
+    DOC_URI: systemdFileUri(defaultConfigDoc(layout, ctx)),
   });
 }
 
@@ -62,7 +63,7 @@ export function planLinuxInstall(ctx: PlanContext): Plan {
     action: 'install',
     layout,
     before: [],
-    steps: installSteps(layout, ctx, { config: starterConfig(layout, ctx), service: renderUnit(layout, ctx), wrapper: wrapperScript(paths.node, paths.main, shWord) }),
+    steps: installSteps(layout, ctx, { config: starterConfig(layout, ctx), service: renderUnit(layout, ctx), wrapper: wrapperScript(paths.command, shWord) }),
     after,
     notes: [
       `edit ${layout.configFile}, then: sudo brokerwatch reload`,

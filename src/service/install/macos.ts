@@ -4,10 +4,10 @@
  * /Library/Logs/brokerwatch (where Console.app looks).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { starterConfig } from './linux';
 import { commonPaths, type Layout, type Plan, type PlanContext, installSteps, underRoot, WRAPPER_MARKER, wrapperScript } from './plan';
 import { fillTemplate, shWord, xmlText } from './render';
+import { packageFileText } from '../../config/embedded';
 
 export const LAUNCHD_LABEL = 'com.brokerwatch.agent';
 const LAUNCHCTL = '/bin/launchctl';
@@ -22,10 +22,15 @@ export const MACOS_LAYOUT: Layout = {
   wrapper: '/usr/local/bin/brokerwatch',
 };
 
+/** The ProgramArguments words before the command: one XML-escaped <string> each. */
+export function plistProgram(command: string[]): string {
+  return command.map((w) => `<string>${xmlText(w)}</string>`).join('\n    ');
+}
+
 export function renderPlist(layout: Layout, ctx: PlanContext): string {
-  const { node, main } = commonPaths(layout, ctx);
-  const text = fs.readFileSync(path.join(ctx.packageDir, 'installers', 'macos', `${LAUNCHD_LABEL}.plist`), 'utf8');
-  return fillTemplate(text, { NODE: xmlText(node), MAIN: xmlText(main), CONFIG_FILE: xmlText(layout.configFile), LOG_DIR: xmlText(layout.logDir) });
+  const program = plistProgram(commonPaths(layout, ctx).command);
+  const text = packageFileText('installers/macos/com.brokerwatch.agent.plist');
+  return fillTemplate(text, { PROGRAM: program, CONFIG_FILE: xmlText(layout.configFile), LOG_DIR: xmlText(layout.logDir) });
 }
 
 export function planMacosInstall(ctx: PlanContext): Plan {
@@ -37,7 +42,7 @@ export function planMacosInstall(ctx: PlanContext): Plan {
     layout,
     // launchd keeps running the old job definition until it is booted out.
     before: upgrade ? [{ file: LAUNCHCTL, args: ['bootout', `system/${LAUNCHD_LABEL}`], why: 'stop the installed version' }] : [],
-    steps: installSteps(layout, ctx, { config: starterConfig(layout, ctx), service: renderPlist(layout, ctx), wrapper: wrapperScript(paths.node, paths.main, shWord) }),
+    steps: installSteps(layout, ctx, { config: starterConfig(layout, ctx), service: renderPlist(layout, ctx), wrapper: wrapperScript(paths.command, shWord) }),
     after: [
       { file: LAUNCHCTL, args: ['enable', `system/${LAUNCHD_LABEL}`], why: 'allow the job to run (it may have been disabled)' },
       { file: LAUNCHCTL, args: ['bootstrap', 'system', layout.serviceFile], why: 'load and start brokerwatch now and at every boot' },

@@ -112,3 +112,20 @@ export function listPackage(root: string): PackageListing {
   const seen = new Set<string>();
   return { entries: entries.filter((e) => (seen.has(e.rel) ? false : (seen.add(e.rel), true))), modules };
 }
+
+/** The native FFI module a release binary loads from its own folder (installers/release/README.md). */
+export const RELEASE_NATIVE = 'koffi.node';
+
+/**
+ * What a release install copies from the folder holding a release binary: the binary, the native
+ * FFI module beside it (when the release has one) and default.yaml (the embedded default config,
+ * as documentation). The .deb, .rpm and .msi are staged from this same list.
+ */
+export function listRelease(dir: string, binary: string): PackageListing {
+  if (!fs.existsSync(path.join(dir, binary))) throw new PackageError(`${dir} holds no release binary ${binary}`);
+  const entries: PackageEntry[] = [{ rel: binary, kind: 'file' }];
+  for (const rel of [RELEASE_NATIVE, 'default.yaml']) {
+    if (fs.existsSync(path.join(dir, rel))) entries.push({ rel, kind: 'file' });
+  }
+  return { entries, modules: [] };
+}

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { listPackage, type PackageListing } from './package-files';
+import { listPackage, listRelease, type PackageListing } from './package-files';
 
 /** Where things go on a platform (absolute paths on the target system, before any --root). */
 export interface Layout {
@@ -55,6 +55,11 @@ export interface PlanContext {
   packageDir: string;
   /** The node binary running now (process.execPath). */
   nodePath: string;
+  /**
+   * The package is a release binary (a single executable application): packageDir holds the
+   * binary and its native FFI module, and the service runs the binary itself instead of node + main.
+   */
+  release?: { binary: string };
   /** install --config FILE: its text (already validated). */
   configText?: string;
   purge?: boolean;
@@ -88,12 +93,16 @@ export function nodeNeedsCopy(nodePath: string, platform: NodeJS.Platform): bool
   }
 }
 
-/** Rendered unit/plist values that every platform shares. */
-export function commonPaths(layout: Layout, ctx: PlanContext): { node: string; main: string; nodeCopy?: { from: string; to: string } } {
+/**
+ * What the service runs, as argv words before the command ("run ..."): the release binary alone,
+ * or node and the package's launcher - with a copy of node where the installed one is unsafe.
+ */
+export function commonPaths(layout: Layout, ctx: PlanContext): { command: string[]; nodeCopy?: { from: string; to: string } } {
+  if (ctx.release) return { command: [path.posix.join(layout.installDir, ctx.release.binary)] };
   const main = path.posix.join(layout.installDir, 'bin', 'brokerwatch.js');
-  if (!nodeNeedsCopy(ctx.nodePath, ctx.platform)) return { node: ctx.nodePath, main };
+  if (!nodeNeedsCopy(ctx.nodePath, ctx.platform)) return { command: [ctx.nodePath, main] };
   const to = path.posix.join(layout.installDir, 'node', 'bin', 'node');
-  return { node: to, main, nodeCopy: { from: ctx.nodePath, to } };
+  return { command: [to, main], nodeCopy: { from: ctx.nodePath, to } };
 }
 
 /**
@@ -103,7 +112,7 @@ export function commonPaths(layout: Layout, ctx: PlanContext): { node: string; m
 export function installSteps(layout: Layout, ctx: PlanContext, content: { config: string; service: string; wrapper: string }): Step[] {
   const { nodeCopy } = commonPaths(layout, ctx);
   return [
-    { op: 'package', from: ctx.packageDir, to: layout.installDir, listing: listPackage(ctx.packageDir), ...(nodeCopy ? { node: nodeCopy } : {}) },
+    { op: 'package', from: ctx.packageDir, to: layout.installDir, listing: ctx.release ? listRelease(ctx.packageDir, ctx.release.binary) : listPackage(ctx.packageDir), ...(nodeCopy ? { node: nodeCopy } : {}) },
     { op: 'mkdir', path: layout.configDir, mode: 0o750 },
     { op: 'write', path: layout.configFile, content: content.config, mode: 0o640, keep: 'existing', why: ctx.configText !== undefined ? 'from --config' : 'starter config' },
     { op: 'mkdir', path: layout.stateDir, mode: 0o700 },
@@ -114,6 +123,6 @@ export function installSteps(layout: Layout, ctx: PlanContext, content: { config
 }
 
 /** The wrapper script in PATH (sh, single-quoted words). */
-export function wrapperScript(node: string, main: string, shWord: (v: string) => string): string {
-  return `#!/bin/sh\n${WRAPPER_MARKER}; removed by \`brokerwatch uninstall\`.\n# Runs the installed agent with the node binary its service uses.\nexec ${shWord(node)} ${shWord(main)} "$@"\n`;
+export function wrapperScript(command: string[], shWord: (v: string) => string): string {
+  return `#!/bin/sh\n${WRAPPER_MARKER}; removed by \`brokerwatch uninstall\`.\n# Runs the installed agent the way its service does.\nexec ${command.map(shWord).join(' ')} "$@"\n`;
 }

@@ -1,0 +1,50 @@
+/**
+ * One CommonJS script from the TypeScript sources (a SEA runs exactly one script): esbuild, which
+ * the project already had through tsx, bundles src/ with its production dependencies. `koffi` is
+ * mapped to koffi-release.ts, which loads the native module from beside the binary after checking
+ * its owner, mode and SHA-256 (recorded here). Nothing reads node_modules at run time.
+ */
+import path from 'node:path';
+import { build, type Plugin } from 'esbuild';
+import fs from 'node:fs';
+import { parseYaml } from '../../src/config/load';
+import { KOFFI_VERSION } from './targets';
+
+export const REPO = path.resolve(__dirname, '..', '..');
+
+const koffiRelease: Plugin = {
+  name: 'koffi-release',
+  setup(b) {
+    b.onResolve({ filter: /^koffi$/ }, () => ({ path: path.join(__dirname, 'koffi-release.ts') }));
+  },
+};
+
+export interface BundleResult {
+  file: string;
+  bytes: number;
+}
+
+/** Bundles installers/release/entry.ts into `outFile` for a target whose koffi.node has `koffiSha256`. */
+export async function bundle(outFile: string, koffiSha256: string): Promise<BundleResult> {
+  const result = await build({
+    entryPoints: [path.join(__dirname, 'entry.ts')],
+    outfile: outFile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node26',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    metafile: true,
+    plugins: [koffiRelease],
+    define: {
+      __KOFFI_SHA256__: JSON.stringify(koffiSha256),
+      __KOFFI_VERSION__: JSON.stringify(KOFFI_VERSION),
+      // The default config parsed now, with the parser the binary would use (a YAML error fails the build).
+      __BROKERWATCH_DEFAULT_CONFIG__: JSON.stringify(parseYaml(fs.readFileSync(path.join(REPO, 'config', 'default.yaml'), 'utf8'), 'config/default.yaml')),
+    },
+  });
+  const out = Object.values(result.metafile.outputs)[0];
+  return { file: outFile, bytes: out?.bytes ?? 0 };
+}
