@@ -3,10 +3,9 @@
  * C:\Program Files\brokerwatch, a starter config in C:\ProgramData\brokerwatch\config.yaml that an
  * upgrade or uninstall never replaces, and the service "brokerwatch" (LocalSystem, automatic start).
  *
- * The service's command line is `brokerwatch.exe run --config <config>`: the Service Control
- * Manager entry point (a `run` that answers the SCM) comes with the Windows service work. Until
- * then the .msi registers the service but does not start it (a process that never reports to the
- * SCM would fail the install with error 1053); start it when that entry point is in the binary.
+ * The service's command line is `brokerwatch.exe run --service --config <config>`, the same as
+ * `brokerwatch install` registers: `--service` answers the Service Control Manager (a process that
+ * never reports to it fails the start with error 1053), so the .msi starts the service at install.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -50,8 +49,8 @@ export function renderWxs(version: string, exe: string): string {
         <Directory Id="INSTALLDIR" Name="brokerwatch">
           <Component Id="Exe" Guid="${GUIDS.exe}" Win64="yes">
             <File Id="BrokerwatchExe" Name="${xmlText(exe)}" Source="${src(exe)}" KeyPath="yes"/>
-            <ServiceInstall Id="Service" Name="${SERVICE_NAME}" DisplayName="brokerwatch" Description="Names the process behind every connection to a publish/subscribe broker (ATT&amp;CK T1071.005)" Type="ownProcess" Start="auto" ErrorControl="normal" Account="LocalSystem" Arguments="run --config &quot;[CommonAppDataFolder]brokerwatch\\config.yaml&quot;"/>
-            <ServiceControl Id="ServiceControl" Name="${SERVICE_NAME}" Stop="both" Remove="uninstall" Wait="yes"/>
+            <ServiceInstall Id="Service" Name="${SERVICE_NAME}" DisplayName="brokerwatch" Description="Names the process behind every connection to a publish/subscribe broker (ATT&amp;CK T1071.005)" Type="ownProcess" Start="auto" ErrorControl="normal" Account="LocalSystem" Arguments="run --service --config &quot;[CommonAppDataFolder]brokerwatch\\config.yaml&quot;"/>
+            <ServiceControl Id="ServiceControl" Name="${SERVICE_NAME}" Start="install" Stop="both" Remove="uninstall" Wait="yes"/>
           </Component>
           <Component Id="Native" Guid="${GUIDS.native}" Win64="yes">
             <File Id="KoffiNode" Name="koffi.node" Source="${src('koffi.node')}" KeyPath="yes"/>

@@ -76,11 +76,11 @@ test('the .msi installs the exe, koffi.node and a kept config, and registers the
   assert.equal(svc?.[3], '16', 'SERVICE_WIN32_OWN_PROCESS');
   assert.equal(svc?.[4], '2', 'SERVICE_AUTO_START');
   assert.equal(svc?.[8], 'LocalSystem');
-  assert.equal(svc?.[10], 'run --config "[CommonAppDataFolder]brokerwatch\\config.yaml"');
+  assert.equal(svc?.[10], 'run --service --config "[CommonAppDataFolder]brokerwatch\\config.yaml"', 'the SCM entry point, as `brokerwatch install` registers it');
   assert.equal(svc?.[11], 'Exe');
   const [ctl] = await table('ServiceControl');
-  // 162 = stop on install and uninstall (2 + 32) + delete on uninstall (128); no start (see msi.ts).
-  assert.equal(ctl?.[2], '162');
+  // 163 = start on install (1) + stop on install and uninstall (2 + 32) + delete on uninstall (128).
+  assert.equal(ctl?.[2], '163');
   const upgrade = await table('Upgrade');
   assert.ok(upgrade.length >= 1, 'a major upgrade replaces older versions');
 });
