@@ -1,6 +1,7 @@
 import type { Logger } from './logger';
-import type { SourceHealth } from './source';
-import type { Warning } from './types';
+import type { Source, SourceHealth, SourceHooks } from './source';
+import type { ConnectionEvent, Warning } from './types';
+import { WarningTally } from './warnings';
 
 export interface PollerOptions {
   /** Names the source in log lines ("procfs"). */
@@ -114,4 +115,47 @@ export class Poller {
 export function pollingHealth(poller: Poller | null, warnings: Warning[]): SourceHealth {
   const s = poller?.stats();
   return { eventsLost: 0, pollErrors: s?.errors ?? 0, lastError: s?.lastError ?? null, warnings };
+}
+
+/**
+ * The shell every polling Source shares (procfs, lsof, iphlpapi, netstat): one Poller named after
+ * the source, the warnings its polls carried, health() and close(). A subclass writes snapshot()
+ * and start(); start() calls startPolling() with one poll, which checks `closed()` after its await
+ * so that nothing is emitted after close() resolved.
+ */
+export abstract class PollingSource implements Source {
+  abstract readonly name: string;
+  private poller: Poller | null = null;
+  /** Warnings of the polls since start(), by code (snapshot() callers read their own). */
+  protected readonly tally = new WarningTally();
+
+  protected constructor(protected readonly intervalMs: number, protected readonly hooks: SourceHooks) {}
+
+  abstract start(emit: (e: ConnectionEvent) => void): Promise<void>;
+
+  protected async startPolling(poll: (closed: () => boolean) => Promise<void>): Promise<void> {
+    const poller: Poller = new Poller(() => poll(() => poller.closed), this.intervalMs, { name: this.name, ...(this.hooks.log ? { log: this.hooks.log } : {}) });
+    this.poller = poller;
+    await poller.start();
+  }
+
+  /** Failed polls and the warnings the polls carried (EACCES, vanished processes, malformed lines). */
+  health(): SourceHealth {
+    return pollingHealth(this.poller, this.tally.list());
+  }
+
+  async close(): Promise<void> {
+    await this.poller?.close();
+  }
+}
+
+/** Emits the connections whose key is not in `seen` and returns this poll's keys: each socket once per lifetime. */
+export function emitNew(connections: readonly ConnectionEvent[], seen: ReadonlySet<string>, key: (e: ConnectionEvent) => string, emit: (e: ConnectionEvent) => void): Set<string> {
+  const now = new Set<string>();
+  for (const e of connections) {
+    const k = key(e);
+    now.add(k);
+    if (!seen.has(k)) emit(e);
+  }
+  return now;
 }

@@ -1,7 +1,6 @@
-import { Poller, pollingHealth } from '../../../src/core/poller';
-import type { Source, SourceHealth, SourceHooks } from '../../../src/core/source';
+import { PollingSource } from '../../../src/core/poller';
+import type { SourceHooks } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
-import { WarningTally } from '../../../src/core/warnings';
 import { connectionKey, type ProcfsDeps, type ProcfsOptions, ProcfsReader, realProcfsDeps } from './read';
 
 /** The connection's identity (see connectionKey). */
@@ -14,14 +13,12 @@ export function socketKey(e: ConnectionEvent): string {
  * socket once per lifetime (a socket is forgotten when it is no longer in the table). Sockets that
  * opts.reported() names were reported by another source (eBPF before it stopped) and are not.
  */
-export class ProcfsSource implements Source {
+export class ProcfsSource extends PollingSource {
   readonly name = 'procfs';
   private readonly reader: ProcfsReader;
-  private poller: Poller | null = null;
-  /** Warnings of the polls since start(), by code (snapshot() callers read their own). */
-  private readonly tally = new WarningTally();
 
-  constructor(private readonly opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDeps, private readonly intervalMs = 1000, private readonly hooks: SourceHooks = {}) {
+  constructor(private readonly opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDeps, intervalMs = 1000, hooks: SourceHooks = {}) {
+    super(intervalMs, hooks);
     this.reader = new ProcfsReader(opts, deps);
   }
 
@@ -41,11 +38,11 @@ export class ProcfsSource implements Source {
     let seen = new Set<string>();
     /** Unowned candidates held back for one retry, by key. */
     let held = new Map<string, ConnectionEvent>();
-    const poller = new Poller(async () => {
+    await this.startPolling(async (closed) => {
       // Connections reported before are not attributed again: only new ones cost an fd walk.
       const known = (key: string) => seen.has(key) || (this.opts.reported?.(key) ?? false);
       const snap = await this.reader.snapshot(known);
-      if (poller.closed) return;
+      if (closed()) return;
       this.tally.addAll(snap.warnings);
       this.hooks.onSnapshot?.(snap);
       const now = new Set<string>();
@@ -66,17 +63,6 @@ export class ProcfsSource implements Source {
       for (const e of held.values()) emit(e);
       held = holdNext;
       seen = now;
-    }, this.intervalMs, { name: this.name, ...(this.hooks.log ? { log: this.hooks.log } : {}) });
-    this.poller = poller;
-    await poller.start();
-  }
-
-  /** Failed polls and the warnings the polls carried (EACCES, vanished processes, malformed lines). */
-  health(): SourceHealth {
-    return pollingHealth(this.poller, this.tally.list());
-  }
-
-  async close(): Promise<void> {
-    await this.poller?.close();
+    });
   }
 }

@@ -3,10 +3,10 @@
  * connection and its pid in one call, process/read.ts names the pid. snapshot() for scans;
  * start() polls and emits each connection once per lifetime.
  */
-import { Poller, pollingHealth } from '../../../src/core/poller';
-import type { Source, SourceHealth, SourceHooks } from '../../../src/core/source';
+import { PollingSource } from '../../../src/core/poller';
+import type { SourceHooks } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
-import { WarningCollector, WarningTally } from '../../../src/core/warnings';
+import { WarningCollector } from '../../../src/core/warnings';
 import { processInfo, type Win32Process, win32Process } from '../process/read';
 import type { ToolhelpEntry } from '../process/parse';
 import type { TableRow } from './parse';
@@ -34,13 +34,12 @@ function isOutbound(r: TableRow, listening: Set<number>): boolean {
   return !listening.has(r.local.port);
 }
 
-export class IphlpapiSource implements Source {
+export class IphlpapiSource extends PollingSource {
   readonly name = 'iphlpapi';
-  private poller: Poller | null = null;
-  /** Warnings of the polls since start(), by code. */
-  private readonly tally = new WarningTally();
 
-  constructor(private readonly opts: IphlpapiOptions, private readonly deps: IphlpapiDeps = realIphlpapiDeps, private readonly intervalMs = 1000, private readonly hooks: SourceHooks = {}) {}
+  constructor(private readonly opts: IphlpapiOptions, private readonly deps: IphlpapiDeps = realIphlpapiDeps, intervalMs = 1000, hooks: SourceHooks = {}) {
+    super(intervalMs, hooks);
+  }
 
   /** One read of the tables; rows already reported (`known`) are not attributed again. */
   async read(known: (k: string) => boolean = () => false): Promise<Snapshot & { keys: string[] }> {
@@ -104,23 +103,12 @@ export class IphlpapiSource implements Source {
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
     let seen = new Set<string>();
-    const poller = new Poller(async () => {
+    await this.startPolling(async (closed) => {
       const snap = await this.read((k) => seen.has(k));
-      if (poller.closed) return;
+      if (closed()) return;
       this.tally.addAll(snap.warnings);
       for (const e of snap.connections) emit(e);
       seen = new Set(snap.keys);
-    }, this.intervalMs, { name: this.name, ...(this.hooks.log ? { log: this.hooks.log } : {}) });
-    this.poller = poller;
-    await poller.start();
-  }
-
-  /** Failed polls and the warnings the polls carried (access denied, vanished processes, unreadable tables). */
-  health(): SourceHealth {
-    return pollingHealth(this.poller, this.tally.list());
-  }
-
-  async close(): Promise<void> {
-    await this.poller?.close();
+    });
   }
 }

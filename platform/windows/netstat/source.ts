@@ -2,10 +2,10 @@
  * The netstat adapter: `netstat -ano` as the last resort when iphlpapi cannot load. Process facts
  * come from the Win32 API when koffi loads; otherwise only the pid is known (a warning says so).
  */
-import { Poller, pollingHealth } from '../../../src/core/poller';
-import type { Source, SourceHealth, SourceHooks } from '../../../src/core/source';
+import { emitNew, PollingSource } from '../../../src/core/poller';
+import type { SourceHooks } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
-import { WarningCollector, WarningTally } from '../../../src/core/warnings';
+import { WarningCollector } from '../../../src/core/warnings';
 import type { ToolhelpEntry } from '../process/parse';
 import { processInfo, type Win32Process, win32Process } from '../process/read';
 import { parseNetstat } from './parse';
@@ -28,13 +28,12 @@ export const realNetstatDeps: NetstatDeps = {
   now: () => new Date(),
 };
 
-export class NetstatSource implements Source {
+export class NetstatSource extends PollingSource {
   readonly name = 'netstat';
-  private poller: Poller | null = null;
-  /** Warnings of the polls since start(), by code. */
-  private readonly tally = new WarningTally();
 
-  constructor(private readonly opts: NetstatOptions, private readonly deps: NetstatDeps = realNetstatDeps, private readonly intervalMs = 1000, private readonly hooks: SourceHooks = {}) {}
+  constructor(private readonly opts: NetstatOptions, private readonly deps: NetstatDeps = realNetstatDeps, intervalMs = 1000, hooks: SourceHooks = {}) {
+    super(intervalMs, hooks);
+  }
 
   async snapshot(): Promise<Snapshot> {
     const warn = new WarningCollector();
@@ -71,28 +70,12 @@ export class NetstatSource implements Source {
 
   async start(emit: (e: ConnectionEvent) => void): Promise<void> {
     let seen = new Set<string>();
-    const poller = new Poller(async () => {
+    const key = (e: ConnectionEvent) => `${e.source.ip}|${e.source.port}|${e.destination.ip}|${e.destination.port}`;
+    await this.startPolling(async (closed) => {
       const snap = await this.snapshot();
-      if (poller.closed) return;
+      if (closed()) return;
       this.tally.addAll(snap.warnings);
-      const now = new Set<string>();
-      for (const e of snap.connections) {
-        const k = `${e.source.ip}|${e.source.port}|${e.destination.ip}|${e.destination.port}`;
-        now.add(k);
-        if (!seen.has(k)) emit(e);
-      }
-      seen = now;
-    }, this.intervalMs, { name: this.name, ...(this.hooks.log ? { log: this.hooks.log } : {}) });
-    this.poller = poller;
-    await poller.start();
-  }
-
-  /** Failed polls and the warnings the polls carried (access denied, vanished processes, unreadable tables). */
-  health(): SourceHealth {
-    return pollingHealth(this.poller, this.tally.list());
-  }
-
-  async close(): Promise<void> {
-    await this.poller?.close();
+      seen = emitNew(snap.connections, seen, key, emit);
+    });
   }
 }
