@@ -14,19 +14,12 @@ import type { ConnectionEvent } from '../../src/core/types';
 import { Capture } from '../../src/engine/capture';
 import { memoryLogger } from '../../src/core/logger';
 import { realPython3, useLab, waitForEstablished } from '../helpers/lab';
+import { until as waitUntil } from '../helpers/until';
+
+const until = <T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 30000): Promise<T> => waitUntil(what, fn, timeoutMs, 50);
 
 const labs = useLab(['bpftrace', 'python3']);
 const HOLD = 'import socket, sys\ns = socket.create_connection((sys.argv[1], int(sys.argv[2])))\nprint("up", flush=True)\nsys.stdin.read()\n';
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The bpftrace child of this test process (started by the Capture under test). */
 function ourBpftrace(): number | undefined {

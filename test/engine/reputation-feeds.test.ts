@@ -25,6 +25,9 @@ import { createUdmFormatter } from '../../src/format/udm';
 import { MemorySink } from '../../src/sinks';
 import { findExecutable } from '../helpers/lab-process';
 import { makeTestPki, type TestPki } from '../helpers/test-pki';
+import { until as waitUntil } from '../helpers/until';
+
+const until = <T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 10000): Promise<T> => waitUntil(what, fn, timeoutMs, 20);
 
 let dir: string;
 let pki: TestPki | null = null;
@@ -68,16 +71,6 @@ function configWith(feeds: string): Config {
   const file = path.join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`);
   fs.writeFileSync(file, `brokerReputationFeeds: ${feeds}\n`);
   return loadConfig([file]).config;
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('HTTPS feed: loads, reports bad lines by number, keeps the last good list when a download fails, then updates', async (t) => {

@@ -9,6 +9,9 @@ import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { REPO_ROOT } from '../helpers/cli';
 import { type Lab, type LabProcess, realPython3, useLab } from '../helpers/lab';
+import { readJsonLines, until as waitUntil } from '../helpers/until';
+
+const until = <T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 20000): Promise<T> => waitUntil(what, fn, timeoutMs, 100);
 
 const labs = useLab(['bpftrace', 'python3', 'mosquitto']);
 const ENTRY = path.join(REPO_ROOT, 'test', 'helpers', 'brokerwatch-src.ts');
@@ -20,20 +23,7 @@ interface UdmLine {
 
 const ruleIds = (e: UdmLine) => (e.security_result ?? []).flatMap((s) => [s.rule_id, ...(s.detection_fields ?? []).filter((f) => f.key === 'rule_id').map((f) => f.value)]);
 
-function readEvents(file: string): UdmLine[] {
-  if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as UdmLine);
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const readEvents = (file: string): UdmLine[] => readJsonLines<UdmLine>(file);
 
 async function startDaemon(lab: Lab, name: string): Promise<{ d: LabProcess; events: string }> {
   const events = path.join(lab.tmpDir, `${name}-events.jsonl`);

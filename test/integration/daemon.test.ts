@@ -10,6 +10,9 @@ import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { REPO_ROOT, runCli } from '../helpers/cli';
 import { type Lab, type LabProcess, realPython3, requireExecutable, useLab, waitForEstablished } from '../helpers/lab';
+import { readJsonLines, until as waitUntil } from '../helpers/until';
+
+const until = <T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 20000): Promise<T> => waitUntil(what, fn, timeoutMs, 100);
 
 const labs = useLab(['nc', 'bpftrace']);
 const ENTRY = path.join(REPO_ROOT, 'test', 'helpers', 'brokerwatch-src.ts');
@@ -20,20 +23,7 @@ interface UdmLine {
   security_result?: { rule_id?: string; detection_fields?: { key: string; value: string }[] }[];
 }
 
-function readEvents(file: string): UdmLine[] {
-  if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as UdmLine);
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const readEvents = (file: string): UdmLine[] => readJsonLines<UdmLine>(file);
 
 /** Runs a short-lived command to completion and returns its pid (no shell). */
 function runShort(cmd: string, args: string[]): Promise<number> {

@@ -10,6 +10,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../helpers/cli';
 import { freePort, type LabProcess, useLab } from '../helpers/lab';
+import { until as waitUntil } from '../helpers/until';
+
+const until = <T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 30000): Promise<T> => waitUntil(what, fn, timeoutMs, 100);
 
 const labs = useLab(['bpftrace', 'setpriv', 'nc']);
 const ENTRY = path.join(REPO_ROOT, 'test', 'helpers', 'brokerwatch-src.ts');
@@ -28,16 +31,6 @@ const FLOOD = [
   '    s.close(); n += 1',
   'print("flooded", n, flush=True)',
 ].join('\n');
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('a loopback connect flood by nobody: the agent stays up, keeps judging, and reports the flood', { timeout: 180_000 }, async (t) => {
   const lab = labs.get(t);

@@ -10,6 +10,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../helpers/cli';
 import { realPython3, useLab } from '../helpers/lab';
+import { until as waitUntil } from '../helpers/until';
+
+const until = <T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 30000): Promise<T> => waitUntil(what, fn, timeoutMs, 200);
 
 const labs = useLab(['mosquitto', 'bpftrace', 'python3']);
 const ENTRY = path.join(REPO_ROOT, 'test', 'helpers', 'brokerwatch-src.ts');
@@ -19,16 +22,6 @@ interface UdmLine {
   principal?: { process?: { pid?: string } };
   target?: { hostname?: string; port?: number };
   security_result?: { rule_id?: string }[];
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 test('the daemon with wireInspection on: AN0005 on 8080 with its topic; one record per socket on 1883', async (t) => {
