@@ -223,6 +223,11 @@ describe('ProcfsReader when processes disappear or are unreadable', () => {
           if (p === blocked) throw Object.assign(new Error(`EACCES: permission denied, scandir '${p}'`), { code: 'EACCES' });
           return realProcfsDeps.readdir(p);
         },
+        // The fd walk uses the synchronous call where the deps give one: deny it there too.
+        readdirSync: (p) => {
+          if (p === blocked) throw Object.assign(new Error(`EACCES: permission denied, scandir '${p}'`), { code: 'EACCES' });
+          return (realProcfsDeps.readdirSync as (p: string) => string[])(p);
+        },
       };
       const snap = await reader(tree, shippedCandidate, deps).snapshot();
       const implant = snap.connections.find((c) => c.destination.port === 61614);
