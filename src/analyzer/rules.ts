@@ -51,24 +51,34 @@ export function buildPortMap(protocolPortList: Record<string, number[]>, tlsPort
   return map;
 }
 
+/**
+ * The parts of the rules that depend on the OS the events come from: its unusualProcessList, and
+ * its case rule (Windows and macOS paths compare case-insensitively).
+ */
+function osRules(config: Config, os: OsName): Pick<Rules, 'os' | 'brokerSoftware' | 'unusual' | 'apps'> {
+  const caseInsensitive = os !== 'linux';
+  return {
+    os,
+    brokerSoftware: new ExePatterns(config.brokerSoftware, caseInsensitive),
+    unusual: new ProcessPatterns(config.unusualProcessList[os], caseInsensitive),
+    apps: new AppContextFilter(config.appContextFilter, caseInsensitive),
+  };
+}
+
 export function compileRules(config: Config, options: CompileOptions = {}): Rules {
   const os = osNameOf(options.platform ?? process.platform);
-  const caseInsensitive = os !== 'linux';
   const severityByProtocol: Record<string, Severity> = {};
   for (const [p, s] of Object.entries(config.severityByProtocol)) severityByProtocol[p.toUpperCase()] = s;
   const t = config.topicAnomalyScore;
   const includeLoopback = options.includeLoopback ?? config.includeLoopback;
   return {
     mode: config.mode,
-    os,
+    ...osRules(config, os),
     includeLoopback,
     ports: buildPortMap(config.protocolPortList, config.tlsPorts),
     networks: new NetworkClassifier(config.internalNetworks, includeLoopback),
     allow: new AddressList(config.brokerAllowList),
     reputation: new AddressList(config.brokerReputationList),
-    brokerSoftware: new ExePatterns(config.brokerSoftware, caseInsensitive),
-    unusual: new ProcessPatterns(config.unusualProcessList[os], caseInsensitive),
-    apps: new AppContextFilter(config.appContextFilter, caseInsensitive),
     severityByProtocol,
     defaultSeverity: config.defaultSeverity,
     topic: t.enabled
@@ -87,20 +97,9 @@ export function compileRules(config: Config, options: CompileOptions = {}): Rule
   };
 }
 
-/**
- * The rules for events from another OS (replay): the same compiled lists and networks, with that
- * OS's unusualProcessList and its case rule (Windows and macOS paths compare case-insensitively).
- */
+/** The rules for events from another OS (replay): the same compiled lists and networks, with that OS's parts. */
 export function rulesForOs(base: Rules, config: Config, os: OsName): Rules {
-  if (os === base.os) return base;
-  const caseInsensitive = os !== 'linux';
-  return {
-    ...base,
-    os,
-    brokerSoftware: new ExePatterns(config.brokerSoftware, caseInsensitive),
-    unusual: new ProcessPatterns(config.unusualProcessList[os], caseInsensitive),
-    apps: new AppContextFilter(config.appContextFilter, caseInsensitive),
-  };
+  return os === base.os ? base : { ...base, ...osRules(config, os) };
 }
 
 /** Resolves host names in every broker list; returns one warning text per name that failed. */
