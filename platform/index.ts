@@ -16,8 +16,13 @@ import { NetstatSource } from './windows/netstat/source';
 
 /** The identity of one socket across sources (namespace, transport, 4-tuple): what a stand-in poller must not report again. */
 export { socketKey } from './linux/procfs/source';
-/** Wire inspection (Linux): the second bpftrace that reads a connection's first bytes. */
-export { WireSource, wirePorts } from './linux/wire/source';
+/**
+ * Wire inspection (Linux): the second bpftrace that reads a connection's first bytes. Its module
+ * (the program, the protocol parsers) is loaded on first use, only when a capture turns it on.
+ */
+export function wireInspection(): typeof import('./linux/wire/source.js') {
+  return require('./linux/wire/source') as typeof import('./linux/wire/source.js');
+}
 
 export interface AdapterContext {
   config: Config;

@@ -1,4 +1,4 @@
-import { type AdapterContext, type CapturePlan, createSource, planCapture, socketKey, WireSource, wirePorts } from '../../platform';
+import { type AdapterContext, type CapturePlan, createSource, planCapture, socketKey, wireInspection } from '../../platform';
 import { isCandidate, isPubSubPort, isWatchedPort, watchedPorts } from '../analyzer/judge';
 import type { Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
@@ -130,6 +130,7 @@ export class Capture implements Source {
   private async startWire(emit: (e: ConnectionEvent) => void): Promise<void> {
     const settings = this.config.wireInspection;
     if (!settings.enabled || (this.deps.platform ?? process.platform) !== 'linux') return;
+    const { WireSource, wirePorts } = wireInspection();
     const ports = wirePorts(this.config);
     const watched = ports === null ? null : new Set(ports);
     const join = new WireJoin(emit, WIRE_HOLD_MS, (port) => watched === null || watched.has(port));
