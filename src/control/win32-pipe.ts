@@ -3,6 +3,7 @@
  * security descriptor, so the control pipe is created here with CreateNamedPipeW and an SDDL,
  * and served with blocking calls on koffi's worker threads (.async). Clients use node:net as usual.
  */
+import { win32Api } from '../core/win32';
 
 /** Only LocalSystem and the Administrators group, full access; the DACL is protected (P): nothing inherited. */
 export const CONTROL_PIPE_SDDL = 'D:P(A;;GA;;;SY)(A;;GA;;;BA)';
@@ -19,8 +20,6 @@ const DACL_SECURITY_INFORMATION = 0x4;
 const GENERIC_READ = 0x80000000;
 const OPEN_EXISTING = 3;
 const INVALID_HANDLE_VALUE = 0xffffffffffffffffn;
-
-type Fn = ((...args: unknown[]) => unknown) & { async(...args: unknown[]): void };
 
 export interface PipeApi {
   /** A new instance of the pipe; throws with the Win32 error (231 busy, 5 denied: another owner). */
@@ -44,23 +43,22 @@ let api: PipeApi | null = null;
 export function win32Pipe(platform: NodeJS.Platform = process.platform): PipeApi {
   if (platform !== 'win32') throw new Error(`named-pipe security descriptors are a Windows feature, not ${platform}'s`);
   if (api) return api;
-  const koffi = require('koffi') as typeof import('koffi');
-  const k32 = koffi.load('kernel32.dll');
-  const adv = koffi.load('advapi32.dll');
-  const f = (lib: ReturnType<typeof koffi.load>, decl: string) => lib.func(decl) as unknown as Fn;
-  const CreateNamedPipeW = f(k32, 'void * __stdcall CreateNamedPipeW(const char16_t *name, uint32_t openMode, uint32_t pipeMode, uint32_t maxInstances, uint32_t outSize, uint32_t inSize, uint32_t timeout, void *sa)');
-  const ConnectNamedPipe = f(k32, 'int __stdcall ConnectNamedPipe(void *h, void *overlapped)');
-  const DisconnectNamedPipe = f(k32, 'int __stdcall DisconnectNamedPipe(void *h)');
-  const ReadFile = f(k32, 'int __stdcall ReadFile(void *h, void *buf, uint32_t n, _Out_ uint32_t *read, void *overlapped)');
-  const WriteFile = f(k32, 'int __stdcall WriteFile(void *h, void *buf, uint32_t n, _Out_ uint32_t *written, void *overlapped)');
-  const FlushFileBuffers = f(k32, 'int __stdcall FlushFileBuffers(void *h)');
-  const CloseHandle = f(k32, 'int __stdcall CloseHandle(void *h)');
-  const CreateFileW = f(k32, 'void * __stdcall CreateFileW(const char16_t *name, uint32_t access, uint32_t share, void *sa, uint32_t disposition, uint32_t flags, void *template)');
-  const GetLastError = f(k32, 'uint32_t __stdcall GetLastError()');
-  const LocalFree = f(k32, 'void * __stdcall LocalFree(void *p)');
-  const ConvertSddl = f(adv, 'int __stdcall ConvertStringSecurityDescriptorToSecurityDescriptorW(const char16_t *sddl, uint32_t revision, _Out_ void **sd, void *size)');
-  const GetSecurityInfo = f(adv, 'uint32_t __stdcall GetSecurityInfo(void *h, int type, uint32_t info, void *owner, void *group, _Out_ void **dacl, void *sacl, _Out_ void **sd)');
-  const ToSddl = f(adv, 'int __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(void *sd, uint32_t revision, uint32_t info, _Out_ void **str, void *len)');
+  const { koffi, dll } = win32Api();
+  const k32 = dll('kernel32.dll');
+  const adv = dll('advapi32.dll');
+  const CreateNamedPipeW = k32('void * __stdcall CreateNamedPipeW(const char16_t *name, uint32_t openMode, uint32_t pipeMode, uint32_t maxInstances, uint32_t outSize, uint32_t inSize, uint32_t timeout, void *sa)');
+  const ConnectNamedPipe = k32('int __stdcall ConnectNamedPipe(void *h, void *overlapped)');
+  const DisconnectNamedPipe = k32('int __stdcall DisconnectNamedPipe(void *h)');
+  const ReadFile = k32('int __stdcall ReadFile(void *h, void *buf, uint32_t n, _Out_ uint32_t *read, void *overlapped)');
+  const WriteFile = k32('int __stdcall WriteFile(void *h, void *buf, uint32_t n, _Out_ uint32_t *written, void *overlapped)');
+  const FlushFileBuffers = k32('int __stdcall FlushFileBuffers(void *h)');
+  const CloseHandle = k32('int __stdcall CloseHandle(void *h)');
+  const CreateFileW = k32('void * __stdcall CreateFileW(const char16_t *name, uint32_t access, uint32_t share, void *sa, uint32_t disposition, uint32_t flags, void *template)');
+  const GetLastError = k32('uint32_t __stdcall GetLastError()');
+  const LocalFree = k32('void * __stdcall LocalFree(void *p)');
+  const ConvertSddl = adv('int __stdcall ConvertStringSecurityDescriptorToSecurityDescriptorW(const char16_t *sddl, uint32_t revision, _Out_ void **sd, void *size)');
+  const GetSecurityInfo = adv('uint32_t __stdcall GetSecurityInfo(void *h, int type, uint32_t info, void *owner, void *group, _Out_ void **dacl, void *sacl, _Out_ void **sd)');
+  const ToSddl = adv('int __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(void *sd, uint32_t revision, uint32_t info, _Out_ void **str, void *len)');
   const invalid = (h: unknown) => h === null || koffi.address(h) === INVALID_HANDLE_VALUE;
 
   api = {

@@ -6,6 +6,7 @@
  * run reports RUNNING once capture and the control pipe are up, STOP_PENDING while the sinks flush
  * (STOP or SHUTDOWN), and STOPPED last. Without a dispatcher the SCM fails the start (error 1053).
  */
+import { win32Api } from '../core/win32';
 
 export const SERVICE_NAME = 'brokerwatch';
 
@@ -38,18 +39,15 @@ export interface ScmHandlers {
   ended(error: string | null): void;
 }
 
-type Fn = ((...args: unknown[]) => unknown) & { async(...args: unknown[]): void };
-
 export function startScmDispatcher(handlers: ScmHandlers, name = SERVICE_NAME): ScmService {
   if (process.platform !== 'win32') throw new Error('run --service is for the Windows Service Control Manager');
-  const koffi = require('koffi') as typeof import('koffi');
-  const adv = koffi.load('advapi32.dll');
-  const k32 = koffi.load('kernel32.dll');
-  const f = (lib: ReturnType<typeof koffi.load>, decl: string) => lib.func(decl) as unknown as Fn;
-  const StartServiceCtrlDispatcherW = f(adv, 'int __stdcall StartServiceCtrlDispatcherW(void *table)');
-  const RegisterServiceCtrlHandlerExW = f(adv, 'void * __stdcall RegisterServiceCtrlHandlerExW(const char16_t *name, void *handler, void *context)');
-  const SetServiceStatus = f(adv, 'int __stdcall SetServiceStatus(void *handle, void *status)');
-  const GetLastError = f(k32, 'uint32_t __stdcall GetLastError()');
+  const { koffi, dll } = win32Api();
+  const adv = dll('advapi32.dll');
+  const k32 = dll('kernel32.dll');
+  const StartServiceCtrlDispatcherW = adv('int __stdcall StartServiceCtrlDispatcherW(void *table)');
+  const RegisterServiceCtrlHandlerExW = adv('void * __stdcall RegisterServiceCtrlHandlerExW(const char16_t *name, void *handler, void *context)');
+  const SetServiceStatus = adv('int __stdcall SetServiceStatus(void *handle, void *status)');
+  const GetLastError = k32('uint32_t __stdcall GetLastError()');
   const ServiceMain = koffi.proto('void __stdcall BrokerwatchServiceMain(uint32_t argc, void *argv)');
   const HandlerEx = koffi.proto('uint32_t __stdcall BrokerwatchHandlerEx(uint32_t control, uint32_t eventType, void *eventData, void *context)');
 

@@ -9,6 +9,7 @@
  * returning while the session should run - is what makes the daemon fall back to polling.
  */
 import { buildTraceProperties, EVENT_RECORD_SIZE, guidBytes, KERNEL_NETWORK_KEYWORDS, KERNEL_NETWORK_PROVIDER, parseEventHeader, type EventHeader } from './parse';
+import { win32Api } from '../../../src/core/win32';
 
 const ERROR_ALREADY_EXISTS = 183;
 const EVENT_TRACE_CONTROL_STOP = 1;
@@ -33,21 +34,18 @@ export interface EtwHandlers {
   onEnd(code: number): void;
 }
 
-type Fn = ((...args: unknown[]) => unknown) & { async(...args: unknown[]): void };
-
 /** Starts the session and the consumer. Throws one clear line when the OS will not deliver events. */
 export function startKernelNetworkSession(handlers: EtwHandlers, log: (line: string) => void, platform: NodeJS.Platform = process.platform): EtwSession {
   if (platform !== 'win32') throw new Error(`ETW exists on Windows only, not on ${platform}`);
-  const koffi = require('koffi') as typeof import('koffi');
-  const adv = koffi.load('advapi32.dll');
-  const f = (decl: string) => adv.func(decl) as unknown as Fn;
+  const { koffi, dll } = win32Api();
+  const f = dll('advapi32.dll');
   const StartTraceW = f('uint32_t __stdcall StartTraceW(_Out_ uint64_t *handle, const char16_t *name, void *props)');
   const ControlTraceW = f('uint32_t __stdcall ControlTraceW(uint64_t handle, const char16_t *name, void *props, uint32_t code)');
   const EnableTraceEx2 = f('uint32_t __stdcall EnableTraceEx2(uint64_t handle, void *provider, uint32_t code, uint8_t level, uint64_t any, uint64_t all, uint32_t timeout, void *params)');
   const OpenTraceW = f('uint64_t __stdcall OpenTraceW(void *logfile)');
   const ProcessTrace = f('uint32_t __stdcall ProcessTrace(void *handles, uint32_t count, void *start, void *end)');
   const CloseTrace = f('uint32_t __stdcall CloseTrace(uint64_t handle)');
-  const GetLastError = koffi.load('kernel32.dll').func('uint32_t __stdcall GetLastError()') as unknown as () => number;
+  const GetLastError = dll('kernel32.dll')('uint32_t __stdcall GetLastError()') as () => number;
 
   const stopByName = () => ControlTraceW(0, SESSION_NAME, buildTraceProperties(SESSION_NAME), EVENT_TRACE_CONTROL_STOP) as number;
   const handle = [0n];

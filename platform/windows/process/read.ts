@@ -17,6 +17,7 @@ import {
   fileTimeToIso, MAX_COMMAND_LINE_BYTES, PARAMETERS_COMMAND_LINE, parseProcessEntry, parseUnicodeString, PEB_PROCESS_PARAMETERS,
   pointerAt, PROCESS_BASIC_INFORMATION_SIZE, PROCESSENTRY32W_SIZE, splitCommandLine, type ToolhelpEntry, utf16z,
 } from './parse';
+import { win32Api } from '../../../src/core/win32';
 
 const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 const PROCESS_VM_READ = 0x0010;
@@ -26,7 +27,6 @@ const TOKEN_USER_CLASS = 1;
 const ERROR_ACCESS_DENIED = 5;
 const INVALID_HANDLE_VALUE = -1n;
 
-type Fn = (...args: unknown[]) => unknown;
 
 export interface Win32Process {
   /** Every process: pid -> Toolhelp entry. */
@@ -36,24 +36,23 @@ export interface Win32Process {
 }
 
 function loadWin32(): Win32Process {
-  const koffi = require('koffi') as typeof import('koffi');
-  const k32 = koffi.load('kernel32.dll');
-  const adv = koffi.load('advapi32.dll');
-  const nt = koffi.load('ntdll.dll');
-  const f = (lib: ReturnType<typeof koffi.load>, decl: string) => lib.func(decl) as unknown as Fn;
-  const OpenProcess = f(k32, 'void * __stdcall OpenProcess(uint32_t access, int inherit, uint32_t pid)');
-  const CloseHandle = f(k32, 'int __stdcall CloseHandle(void *h)');
-  const GetLastError = f(k32, 'uint32_t __stdcall GetLastError()');
-  const QueryFullProcessImageNameW = f(k32, 'int __stdcall QueryFullProcessImageNameW(void *h, uint32_t flags, void *name, _Inout_ uint32_t *size)');
-  const GetProcessTimes = f(k32, 'int __stdcall GetProcessTimes(void *h, void *creation, void *exit, void *kernel, void *user)');
-  const CreateToolhelp32Snapshot = f(k32, 'void * __stdcall CreateToolhelp32Snapshot(uint32_t flags, uint32_t pid)');
-  const Process32FirstW = f(k32, 'int __stdcall Process32FirstW(void *snap, void *entry)');
-  const Process32NextW = f(k32, 'int __stdcall Process32NextW(void *snap, void *entry)');
-  const ReadProcessMemory = f(k32, 'int __stdcall ReadProcessMemory(void *h, uint64_t address, void *buf, uint64_t size, _Out_ uint64_t *read)');
-  const OpenProcessToken = f(adv, 'int __stdcall OpenProcessToken(void *h, uint32_t access, _Out_ void **token)');
-  const GetTokenInformation = f(adv, 'int __stdcall GetTokenInformation(void *token, int cls, void *info, uint32_t len, _Out_ uint32_t *ret)');
-  const LookupAccountSidW = f(adv, 'int __stdcall LookupAccountSidW(void *system, void *sid, void *name, _Inout_ uint32_t *cchName, void *domain, _Inout_ uint32_t *cchDomain, _Out_ int *use)');
-  const NtQueryInformationProcess = f(nt, 'int32_t __stdcall NtQueryInformationProcess(void *h, int cls, void *info, uint32_t len, _Out_ uint32_t *ret)');
+  const { koffi, dll } = win32Api();
+  const k32 = dll('kernel32.dll');
+  const adv = dll('advapi32.dll');
+  const nt = dll('ntdll.dll');
+  const OpenProcess = k32('void * __stdcall OpenProcess(uint32_t access, int inherit, uint32_t pid)');
+  const CloseHandle = k32('int __stdcall CloseHandle(void *h)');
+  const GetLastError = k32('uint32_t __stdcall GetLastError()');
+  const QueryFullProcessImageNameW = k32('int __stdcall QueryFullProcessImageNameW(void *h, uint32_t flags, void *name, _Inout_ uint32_t *size)');
+  const GetProcessTimes = k32('int __stdcall GetProcessTimes(void *h, void *creation, void *exit, void *kernel, void *user)');
+  const CreateToolhelp32Snapshot = k32('void * __stdcall CreateToolhelp32Snapshot(uint32_t flags, uint32_t pid)');
+  const Process32FirstW = k32('int __stdcall Process32FirstW(void *snap, void *entry)');
+  const Process32NextW = k32('int __stdcall Process32NextW(void *snap, void *entry)');
+  const ReadProcessMemory = k32('int __stdcall ReadProcessMemory(void *h, uint64_t address, void *buf, uint64_t size, _Out_ uint64_t *read)');
+  const OpenProcessToken = adv('int __stdcall OpenProcessToken(void *h, uint32_t access, _Out_ void **token)');
+  const GetTokenInformation = adv('int __stdcall GetTokenInformation(void *token, int cls, void *info, uint32_t len, _Out_ uint32_t *ret)');
+  const LookupAccountSidW = adv('int __stdcall LookupAccountSidW(void *system, void *sid, void *name, _Inout_ uint32_t *cchName, void *domain, _Inout_ uint32_t *cchDomain, _Out_ int *use)');
+  const NtQueryInformationProcess = nt('int32_t __stdcall NtQueryInformationProcess(void *h, int cls, void *info, uint32_t len, _Out_ uint32_t *ret)');
 
   const isInvalid = (h: unknown) => h === null || koffi.address(h) === INVALID_HANDLE_VALUE || koffi.address(h) === 0xffffffffffffffffn;
 
