@@ -13,21 +13,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { childrenOf, cpuTicks, sleep } from './proc-stats';
 
 const REPO = path.resolve(__dirname, '..');
 // The compiled agent, as installed (npm run build first): tsx's on-the-fly compiling would be measured too.
 const ENTRY = path.join(REPO, 'bin', 'brokerwatch.js');
 const TICKS = 100; // USER_HZ
-
-function cpuTicks(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]); // utime + stime
-  } catch {
-    return 0;
-  }
-}
 
 function rssMb(pid: number): number {
   try {
@@ -37,16 +28,6 @@ function rssMb(pid: number): number {
     return 0;
   }
 }
-
-function childrenOf(pid: number): number[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function startAgent(dir: string, port: number, capture: 'ebpf' | 'procfs'): Promise<{ child: ChildProcess; events: string }> {
   const events = path.join(dir, `${capture}-events.jsonl`);
