@@ -55,8 +55,7 @@ export class AnalysisPipeline {
     this.mode = o.rules.mode;
     this.windows = new WindowCorrelator({ windowMs: o.window, mode: this.mode, emitOpen: o.emitOpen ?? false });
     // The YARA-L rule has no beaconing: parity mode reproduces the rule and nothing else.
-    const windowMs = o.window === SNAPSHOT ? 0 : o.window;
-    this.beacons = o.beaconing && this.mode !== 'yaral-parity' && o.window !== SNAPSHOT ? new BeaconDetector({ ...o.beaconing, windowMs }) : null;
+    this.beacons = o.beaconing && this.mode !== 'yaral-parity' && o.window !== SNAPSHOT ? new BeaconDetector({ ...o.beaconing, windowMs: o.window }) : null;
   }
 
   /** Judges one event; returns what is known now. An event on a port no rule watches yields nothing. */
@@ -97,14 +96,6 @@ export class AnalysisPipeline {
   /** Closes every window: the end of a scan or replay, or the agent's stop. */
   finish(): PipelineItem[] {
     return this.release(this.windows.closeAll());
-  }
-
-  get openWindows(): number {
-    return this.windows.openWindows;
-  }
-
-  get trackedSeries(): number {
-    return this.beacons?.tracked ?? 0;
   }
 
   private release(w: WindowOutput): PipelineItem[] {
