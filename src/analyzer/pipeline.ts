@@ -1,3 +1,4 @@
+import type { Config } from '../config/schema';
 import type { ConnectionEvent, Finding, JudgedConnection } from '../core/types';
 import type { Correlation } from './correlation';
 import { BeaconDetector, type BeaconSettings } from './beacon';
@@ -20,6 +21,11 @@ export interface PipelineCounts {
   ignoredInternal: number;
   ignoredLoopback: number;
   inbound: number;
+}
+
+/** The config's `beaconing` block as the pipeline takes it (null when it is off). */
+export function beaconingOf(b: Config['beaconing']): PipelineOptions['beaconing'] {
+  return b.enabled ? { minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked } : null;
 }
 
 export interface PipelineOptions {

@@ -1,6 +1,6 @@
 import type { Correlation } from '../analyzer/analyze';
 import { type Resolver, systemResolver } from '../analyzer/addresses';
-import { AnalysisPipeline, type PipelineItem } from '../analyzer/pipeline';
+import { AnalysisPipeline, beaconingOf, type PipelineItem } from '../analyzer/pipeline';
 import { compileRules, resolveBrokerNames, type Rules } from '../analyzer/rules';
 import type { Config } from '../config/schema';
 import type { OutRecord } from '../core/sink';
@@ -215,13 +215,12 @@ export class Daemon {
       previous.setRules(rules);
     } else {
       // New windows: the old pipeline's open windows close now, with what they hold.
-      const b = config.beaconing;
       this.pipeline = new AnalysisPipeline({
         rules,
         host: this.deps.host.hostname,
         window: config.timeWindow,
         emitOpen: true,
-        beaconing: b.enabled ? { minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked } : null,
+        beaconing: beaconingOf(config.beaconing),
       });
       if (previous) this.emitItems(previous.finish());
     }

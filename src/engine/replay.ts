@@ -1,13 +1,14 @@
 /**
  * `replay`: recorded events (Sysmon, UDM, brokerwatch's own JSON) through the same analysis
  * pipeline as scan and run, with the events' own timestamps as the clock and each record judged
- * by the analytic of its own OS. Streams: memory holds the open windows, not the file.
+ * by the analytic of its own OS. The records are streamed; the report keeps the judged (pub/sub)
+ * connections and findings, so memory grows with those, not with the file.
  */
 import type { FormatOption } from '../../platform/replay/parse';
 import { ReplaySource } from '../../platform/replay/source';
 import { type Resolver, systemResolver } from '../analyzer/addresses';
 import { type Analysis, collect } from '../analyzer/analyze';
-import { AnalysisPipeline } from '../analyzer/pipeline';
+import { AnalysisPipeline, beaconingOf } from '../analyzer/pipeline';
 import { compileRules, resolveBrokerNames, type Rules, rulesForOs } from '../analyzer/rules';
 import { version } from '../config/embedded';
 import { loadConfig } from '../config/load';
@@ -76,6 +77,9 @@ function rulesByOs(base: Rules, config: Config): (e: ConnectionEvent) => Rules {
   };
 }
 
+/** The host of records that name none. */
+const UNKNOWN_HOST = '(unknown host)';
+
 /** How often (in events) closed windows are released while streaming. */
 const EXPIRE_EVERY = 1000;
 
@@ -84,20 +88,19 @@ export async function replayRecords(opts: ReplayOptions): Promise<ReplayReport> 
   const base = compileRules(config, opts.includeLoopback ? { includeLoopback: true } : {});
   const warn = new WarningCollector();
   for (const f of await resolveBrokerNames(base, opts.resolver ?? systemResolver)) warn.add('broker-unresolved', f);
-  const b = config.beaconing;
   const pipeline = new AnalysisPipeline({
     rules: base,
     rulesFor: rulesByOs(base, config),
-    host: '(unknown host)',
+    host: UNKNOWN_HOST,
     window: config.timeWindow,
-    beaconing: b.enabled ? { minConnections: b.minConnections, maxJitter: b.maxJitter, minPeriodMs: b.minPeriod, maxTracked: b.maxTracked } : null,
+    beaconing: beaconingOf(config.beaconing),
   });
   const out: Pick<Analysis, 'connections' | 'findings' | 'correlations'> = { connections: [], findings: [], correlations: [] };
   const hostOs = new Map<string, string>();
   let latest = 0;
   let n = 0;
   for await (const e of opts.reader.events()) {
-    hostOs.set(e.host ?? '(unknown host)', e.os ?? opts.defaultOs ?? base.os);
+    hostOs.set(e.host ?? UNKNOWN_HOST, e.os ?? opts.defaultOs ?? base.os);
     collect(pipeline.push(e), out);
     latest = Math.max(latest, Date.parse(e.time) || 0);
     // One window of grace for records out of order (several files, several hosts), then close.
@@ -132,8 +135,8 @@ function summarizeHosts(hostOs: Map<string, string>, a: Pick<Analysis, 'connecti
     return h;
   };
   for (const host of hostOs.keys()) get(host);
-  for (const c of a.connections) get(c.host ?? '(unknown host)').connections++;
-  for (const f of a.findings) get(f.host ?? '(unknown host)').findings++;
+  for (const c of a.connections) get(c.host ?? UNKNOWN_HOST).connections++;
+  for (const f of a.findings) get(f.host ?? UNKNOWN_HOST).findings++;
   for (const c of a.correlations) get(c.host).correlations++;
   return [...by.values()].sort((x, y) => y.findings - x.findings || x.host.localeCompare(y.host));
 }
