@@ -102,20 +102,37 @@ async function agentLife(files: string[], scm: ScmService | null, onStopRequest:
   const { config, notices } = loadConfig(files);
   const plan = planLogging(config.logging, scm ? { env: { ...process.env, BROKERWATCH_SERVICE: 'scm' } } : {});
   const log = createLogger(plan);
+  // Signals that arrive while the agent starts are held, not fatal: a SIGHUP (a log rotation, a
+  // config push) reloads once capture runs, and a stop signal ends the start-up backoff at once or
+  // stops the agent as soon as it has started. Installed before the first log line says "starting".
+  const early = new AbortController();
+  let hupDuringStart = false;
+  const abortEarly = () => early.abort();
+  const hupEarly = () => { hupDuringStart = true; };
+  const dropEarly = () => {
+    process.off('SIGTERM', abortEarly);
+    process.off('SIGINT', abortEarly);
+    process.off('SIGHUP', hupEarly);
+  };
+  process.on('SIGTERM', abortEarly);
+  process.on('SIGINT', abortEarly);
+  process.on('SIGHUP', hupEarly);
   log.info(`brokerwatch ${version()} starting (pid ${process.pid}, mode ${config.mode}, config ${files.length ? files.join(' + ') : 'embedded default'}); ${plan.why}`);
   for (const n of notices) log.warn(n);
 
   // A watchdog restart loop backs off before capture starts; a stop signal ends the wait.
-  const early = new AbortController();
-  const abortEarly = () => early.abort();
-  process.once('SIGTERM', abortEarly);
-  process.once('SIGINT', abortEarly);
-  await startupBackoff(config.stateDir, log, { signal: early.signal });
-  process.off('SIGTERM', abortEarly);
-  process.off('SIGINT', abortEarly);
-  if (early.signal.aborted) return EXIT.ok;
-
-  const handle = await startDaemon(config, log);
+  let handle: RunHandle;
+  try {
+    await startupBackoff(config.stateDir, log, { signal: early.signal });
+    if (early.signal.aborted) {
+      dropEarly();
+      return EXIT.ok;
+    }
+    handle = await startDaemon(config, log);
+  } catch (err) {
+    dropEarly();
+    throw err;
+  }
   let life: ServiceLife | null = null;
 
   let reloading: Promise<unknown> = Promise.resolve();
@@ -143,6 +160,11 @@ async function agentLife(files: string[], scm: ScmService | null, onStopRequest:
   };
   const onHup = () => { void reload(); };
   process.on('SIGHUP', onHup);
+  process.off('SIGHUP', hupEarly);
+  if (hupDuringStart) {
+    log.info('SIGHUP arrived during start-up: reloading now that capture runs');
+    void reload();
+  }
 
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => { finish = resolve; });
@@ -166,6 +188,8 @@ async function agentLife(files: string[], scm: ScmService | null, onStopRequest:
   const onSignal = (signal: NodeJS.Signals) => { void stop(signal); };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  dropEarly();
+  if (early.signal.aborted) void stop('stop signal during start-up');
 
   let watchdogCode: number | null = null;
   let hardExit: NodeJS.Timeout | null = null;

@@ -114,6 +114,8 @@ export class SpooledSink implements Sink {
     while (this.spool.pending() > 0 && Date.now() < deadline && !this.abort.signal.aborted) {
       await sleepUnlessAborted(20, this.abort.signal);
     }
+    // pending() drops as a commit counts its records; its delivered segments are deleted a moment later.
+    await this.spool.settled();
     await this.inner.flush();
   }
 

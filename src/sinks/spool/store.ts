@@ -113,6 +113,11 @@ export abstract class SpoolStore {
     return run;
   }
 
+  /** Resolves when every change queued so far (a commit's segment deletions included) has finished. */
+  settled(): Promise<void> {
+    return this.exclusive(async () => undefined);
+  }
+
   /** Records not yet committed, in one lane or both. */
   pending(lane?: Lane): number {
     const count = (l: LaneState) => l.segments.reduce((n, s) => n + s.entries, 0) - l.committedEntries;
