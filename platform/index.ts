@@ -6,13 +6,19 @@ import fs from 'node:fs';
 import type { Config } from '../src/config/schema';
 import type { Logger } from '../src/core/logger';
 import { AdapterUnavailableError, type Source } from '../src/core/source';
-import { ProcfsSource } from './linux/procfs/source';
-import { EbpfSource, tracedPorts } from './linux/ebpf/source';
-import { LSOF_PATHS, locateTool, procfsProcessFacts, PS_PATHS, type ProcessFacts, realLsofDeps } from './unix/lsof/read';
-import { LsofSource } from './unix/lsof/source';
-import { EtwSource } from './windows/etw/source';
-import { IphlpapiSource } from './windows/iphlpapi/source';
-import { NetstatSource } from './windows/netstat/source';
+import type { ProcessFacts } from './unix/lsof/read';
+
+/*
+ * Each adapter's module is loaded when that adapter is created, not at start-up: a scan with procfs
+ * does not load the eBPF source's child_process and bpftrace program, nor the Windows adapters.
+ */
+const procfsModule = () => require('./linux/procfs/source') as typeof import('./linux/procfs/source.js');
+const ebpfModule = () => require('./linux/ebpf/source') as typeof import('./linux/ebpf/source.js');
+const lsofReadModule = () => require('./unix/lsof/read') as typeof import('./unix/lsof/read.js');
+const lsofModule = () => require('./unix/lsof/source') as typeof import('./unix/lsof/source.js');
+const etwModule = () => require('./windows/etw/source') as typeof import('./windows/etw/source.js');
+const iphlpapiModule = () => require('./windows/iphlpapi/source') as typeof import('./windows/iphlpapi/source.js');
+const netstatModule = () => require('./windows/netstat/source') as typeof import('./windows/netstat/source.js');
 
 /** The identity of one socket across sources (namespace, transport, 4-tuple): what a stand-in poller must not report again. */
 export { socketKey } from './linux/procfs/source';
@@ -60,7 +66,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
       if (!fs.existsSync(`${root}/net/tcp`) && !fs.existsSync(`${root}/self/net/tcp`) && !fs.existsSync(`${root}/1/net/tcp`)) {
         throw new AdapterUnavailableError('procfs', `no procfs at ${root} (set procRoot in the config)`);
       }
-      return new ProcfsSource(
+      return new (procfsModule().ProcfsSource)(
         { procRoot: root, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort, ...(ctx.reported ? { reported: ctx.reported } : {}), ...(ctx.watchedPorts ? { watchedPorts: ctx.watchedPorts } : {}) },
         undefined,
         ctx.config.pollInterval,
@@ -73,6 +79,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
     platforms: ['linux'],
     fallback: 'procfs',
     create(ctx) {
+      const { EbpfSource, tracedPorts } = ebpfModule();
       return new EbpfSource({
         ports: tracedPorts(ctx.config, ctx.isPubSubPort),
         ...(ctx.config.bpftracePath ? { bpftrace: ctx.config.bpftracePath } : {}),
@@ -95,13 +102,14 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
     platforms: ['darwin', 'linux'],
     create(ctx) {
       const platform = ctx.platform ?? process.platform;
+      const { LSOF_PATHS, locateTool, procfsProcessFacts, PS_PATHS, realLsofDeps } = lsofReadModule();
       const lsofPath = locateTool(LSOF_PATHS);
       const psPath = locateTool(PS_PATHS);
       if (lsofPath === null) throw new AdapterUnavailableError('lsof', `lsof not found (looked in ${LSOF_PATHS.join(', ')})`);
       if (psPath === null) throw new AdapterUnavailableError('lsof', `ps not found (looked in ${PS_PATHS.join(', ')})`);
       // The executable's path comes from the kernel, never from ps (argv[0] is the process's choice).
       const facts = platform === 'darwin' ? libprocFacts() : fs.existsSync(ctx.config.procRoot) ? procfsProcessFacts(ctx.config.procRoot) : undefined;
-      return new LsofSource(
+      return new (lsofModule().LsofSource)(
         { lsofPath, psPath, isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, psLocale: platform === 'darwin' ? 'en_US.UTF-8' : 'C.UTF-8' },
         realLsofDeps(facts),
         Math.max(ctx.config.pollInterval, 1000),
@@ -113,14 +121,14 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
     description: 'Windows GetExtendedTcpTable (owner pid, IPv4 and IPv6) + process facts through koffi (Windows default)',
     platforms: ['win32'],
     create(ctx) {
-      return new IphlpapiSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort }, undefined, ctx.config.pollInterval, ctx.log ? { log: ctx.log } : {});
+      return new (iphlpapiModule().IphlpapiSource)({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, isWatchedPort: ctx.isWatchedPort }, undefined, ctx.config.pollInterval, ctx.log ? { log: ctx.log } : {});
     },
   },
   netstat: {
     description: 'Windows `netstat -ano` text (the last resort when iphlpapi cannot load; states are not translated)',
     platforms: ['win32'],
     create(ctx) {
-      return new NetstatSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort }, undefined, Math.max(ctx.config.pollInterval, 1000), ctx.log ? { log: ctx.log } : {});
+      return new (netstatModule().NetstatSource)({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort }, undefined, Math.max(ctx.config.pollInterval, 1000), ctx.log ? { log: ctx.log } : {});
     },
   },
   etw: {
@@ -128,7 +136,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterSpec>> = {
     platforms: ['win32'],
     fallback: 'iphlpapi',
     create(ctx) {
-      return new EtwSource({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, onStatus: ctx.onStatus });
+      return new (etwModule().EtwSource)({ isCandidate: ctx.isCandidate, isPubSubPort: ctx.isPubSubPort, onStatus: ctx.onStatus });
     },
   },
 };

@@ -7,7 +7,8 @@
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import fs from 'node:fs';
-import { parseYaml } from '../../src/config/load';
+import { isDeepStrictEqual } from 'node:util';
+import { loadConfig, parseYaml } from '../../src/config/load';
 import { KOFFI_VERSION } from './targets';
 
 export const REPO = path.resolve(__dirname, '..', '..');
@@ -22,6 +23,18 @@ const koffiRelease: Plugin = {
 export interface BundleResult {
   file: string;
   bytes: number;
+}
+
+/**
+ * loadConfig([]).config as JSON, for the binary to use without the schema. Refused when the default
+ * has notices (they would be lost) or holds a value JSON cannot carry exactly (it must come back equal).
+ */
+export function prevalidatedDefault(): string {
+  const { config, notices } = loadConfig([]);
+  if (notices.length > 0) throw new Error(`release: config/default.yaml has notices: ${notices.join('; ')}`);
+  const json = JSON.stringify(config);
+  if (!isDeepStrictEqual(JSON.parse(json), config)) throw new Error('release: the validated default config does not survive JSON; it cannot be embedded');
+  return json;
 }
 
 /** Bundles installers/release/entry.ts into `outFile` for a target whose koffi.node has `koffiSha256`. */
@@ -43,6 +56,7 @@ export async function bundle(outFile: string, koffiSha256: string): Promise<Bund
       __KOFFI_VERSION__: JSON.stringify(KOFFI_VERSION),
       // The default config parsed now, with the parser the binary would use (a YAML error fails the build).
       __BROKERWATCH_DEFAULT_CONFIG__: JSON.stringify(parseYaml(fs.readFileSync(path.join(REPO, 'config', 'default.yaml'), 'utf8'), 'config/default.yaml')),
+      __BROKERWATCH_DEFAULT_VALIDATED__: prevalidatedDefault(),
     },
   });
   const out = Object.values(result.metafile.outputs)[0];

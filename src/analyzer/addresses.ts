@@ -1,14 +1,15 @@
-import dns from 'node:dns/promises';
 import type { BrokerEntry } from '../config/schema';
-import { addressKind } from '../config/schema';
+import { addressKind } from '../config/address-kind';
 import { canonicalIp, parseIp } from '../core/ip';
 import { parseRange, type Range } from './networks';
 
 /** Resolves a host name to all its addresses (A and AAAA). Injected so tests can use a fixed table. */
 export type Resolver = (hostname: string) => Promise<string[]>;
 
-export const systemResolver: Resolver = async (hostname) =>
-  (await dns.lookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
+export const systemResolver: Resolver = async (hostname) => {
+  const dns = require('node:dns/promises') as typeof import('node:dns/promises'); // loaded only when a name is resolved
+  return (await dns.lookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
+};
 
 interface CompiledEntry {
   text: string;

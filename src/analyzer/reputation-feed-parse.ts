@@ -15,7 +15,7 @@
  * Bad entries are reported with their line number (STIX: the object's index and id) and the rest
  * still load.
  */
-import { addressKind } from '../config/schema';
+import { addressKind } from '../config/address-kind';
 
 export type FeedFormat = 'lines' | 'csv' | 'stix';
 

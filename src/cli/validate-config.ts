@@ -4,7 +4,7 @@ import { loadConfig } from '../config/load';
 import { parseCommandArgs } from './args';
 import { type CliIO, EXIT } from './common';
 
-export const VALIDATE_HELP = `Usage: brokerwatch validate-config [--config FILE]... [--json]
+export const VALIDATE_HELP = `Usage: brokerwatch validate-config [--config FILE]... [--json] [--print]
 
 Loads the embedded default configuration, merges each --config file over it and checks the
 result: unknown keys, wrong types, bad CIDR blocks, IP addresses and host names, bad regular
@@ -13,6 +13,9 @@ expressions and durations are reported with the file and the key path.
 Options:
   --config FILE   a YAML file to check (repeatable; later files win)
   --json          print {"valid": true|false, "problems": [...], "files": [...]}
+  --print         also print the effective configuration: every setting after the merge, as the
+                  agent uses it (durations in milliseconds, sizes in bytes); with --json it is
+                  the "config" member
   -h, --help      show this help
 
 Exit codes: 0 valid, 2 invalid (or unreadable).
@@ -22,6 +25,7 @@ export async function validateConfigCommand(argv: string[], io: CliIO): Promise<
   const { values } = parseCommandArgs(argv, {
     config: { type: 'string', multiple: true },
     json: { type: 'boolean' },
+    print: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -42,7 +46,7 @@ export async function validateConfigCommand(argv: string[], io: CliIO): Promise<
   compileRules(config, { platform: 'linux' });
   compileRules(config, { platform: 'win32' });
   compileRules(config, { platform: 'darwin' });
-  if (values.json) io.stdout(`${JSON.stringify({ valid: true, problems: [], notices, files })}\n`);
-  else io.stdout(`config OK: ${files.join(' + ')}\n${notices.map((n) => `  note: ${n}\n`).join('')}`);
+  if (values.json) io.stdout(`${JSON.stringify({ valid: true, problems: [], notices, files, ...(values.print ? { config } : {}) })}\n`);
+  else io.stdout(`config OK: ${files.join(' + ')}\n${notices.map((n) => `  note: ${n}\n`).join('')}${values.print ? `${JSON.stringify(config, null, 2)}\n` : ''}`);
   return EXIT.ok;
 }

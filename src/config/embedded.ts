@@ -80,6 +80,18 @@ export function prebuiltDefaultConfig(): unknown {
   return typeof __BROKERWATCH_DEFAULT_CONFIG__ === 'undefined' ? undefined : structuredClone(__BROKERWATCH_DEFAULT_CONFIG__);
 }
 
+/** Set by the release build: loadConfig([]).config, the default validated by the schema at build time. */
+declare const __BROKERWATCH_DEFAULT_VALIDATED__: unknown;
+
+/**
+ * The default configuration as loadConfig() returns it, made at build time (a release binary:
+ * a scan with the default config loads neither the YAML parser nor the schema), or undefined from
+ * a checkout. A fresh copy each call: callers may change what they get.
+ */
+export function prevalidatedDefaultConfig(): unknown {
+  return typeof __BROKERWATCH_DEFAULT_VALIDATED__ === 'undefined' ? undefined : structuredClone(__BROKERWATCH_DEFAULT_VALIDATED__);
+}
+
 /** The text of config/default.yaml, the embedded default configuration. */
 export function defaultConfigText(): string {
   return packageFileText('config/default.yaml');

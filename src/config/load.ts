@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import type { z } from 'zod';
-import { DEFAULT_CONFIG_NAME, defaultConfigText, prebuiltDefaultConfig } from './embedded';
+import { DEFAULT_CONFIG_NAME, defaultConfigText, prebuiltDefaultConfig, prevalidatedDefaultConfig } from './embedded';
 import { ConfigError } from './errors';
-import { type Config, configSchema } from './schema';
+import type { Config, configSchema } from './schema';
 
 type Plain = Record<string, unknown>;
 
@@ -98,7 +98,9 @@ export function validateConfig(merged: unknown, userDocs: { file: string; doc: u
 }
 
 function validateWithNotices(merged: unknown, userDocs: { file: string; doc: unknown }[]): { config: Config; notices: string[] } {
-  const result = configSchema.safeParse(merged);
+  // Loaded here, not at import: a release binary on its default config never needs the schema (zod).
+  const { configSchema: schema } = require('./schema') as typeof import('./schema');
+  const result = schema.safeParse(merged);
   if (result.success) return resolveCaptureAlias(result.data, userDocs);
   const problems = result.error.issues.map((issue) => {
     const { path, message } = describeIssue(issue);
@@ -114,6 +116,11 @@ function validateWithNotices(merged: unknown, userDocs: { file: string; doc: unk
  * Throws ConfigError (exit 2) naming the file and key for anything wrong.
  */
 export function loadConfig(files: readonly string[] = [], readFile: (f: string) => string = (f) => fs.readFileSync(f, 'utf8')): LoadedConfig {
+  if (files.length === 0) {
+    // A release binary carries the default already validated by this function at build time.
+    const ready = prevalidatedDefaultConfig();
+    if (ready) return { config: ready as Config, notices: [], files: [DEFAULT_CONFIG_NAME] };
+  }
   let merged = prebuiltDefaultConfig() ?? parseYaml(defaultConfigText(), DEFAULT_CONFIG_NAME);
   const userDocs: { file: string; doc: unknown }[] = [];
   for (const file of files) {

@@ -1,10 +1,9 @@
-import net from 'node:net';
-import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { controlSchema } from './control';
 import { stateDirSchema, watchdogSchema } from './service';
 import { sinkListSchema } from './sinks';
 import { duration } from '../core/duration';
+import { addressKind, isCidr } from './address-kind';
 
 /**
  * The configuration schema. config/default.yaml documents every key; this file enforces it.
@@ -16,32 +15,9 @@ const SEVERITIES = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as con
 const port = z.number().int().min(1).max(65535);
 const protocolName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'a protocol name (letters, digits, _ or -)');
 
-export function isCidr(text: string): boolean {
-  const slash = text.indexOf('/');
-  if (slash < 0) return false;
-  const addr = text.slice(0, slash);
-  const bits = text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(bits) || net.isIP(addr) === 0) return false;
-  return Number(bits) <= (net.isIP(addr) === 4 ? 32 : 128) && ipaddr.isValidCIDR(text);
-}
-
 const cidr = z.string().refine(isCidr, {
   error: (iss) => `not a CIDR block (address/prefix such as 10.0.0.0/8 or fc00::/7): ${JSON.stringify(iss.input)}`,
 });
-
-/** A host name as DNS allows it (RFC 1123 labels). */
-const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
-
-export type AddressKind = 'ip' | 'cidr' | 'hostname';
-
-/** Classifies an address-list entry; null when it is none of IP, CIDR or host name. */
-export function addressKind(text: string): AddressKind | null {
-  if (net.isIP(text) !== 0) return 'ip';
-  if (text.includes('/')) return isCidr(text) ? 'cidr' : null;
-  // All-numeric dotted text that is not a valid IP (e.g. 198.51.100.300) is a typo, not a host name.
-  if (/^[\d.]+$/.test(text)) return null;
-  return HOSTNAME_RE.test(text) ? 'hostname' : null;
-}
 
 const address = z.string().refine((v) => addressKind(v) !== null, {
   error: (iss) => `not an IP address, CIDR block or host name: ${JSON.stringify(iss.input)}`,

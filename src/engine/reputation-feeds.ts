@@ -11,7 +11,7 @@ import { type FeedFormat, parseFeed } from '../analyzer/reputation-feed-parse';
 import type { AddressList } from '../analyzer/addresses';
 import type { ReputationFeedSpec } from '../config/schema';
 import type { Logger } from '../core/logger';
-import { fetchFeed } from './feed-fetch';
+import type { fetchFeed } from './feed-fetch';
 
 export interface FeedStatus {
   source: string;
@@ -100,7 +100,8 @@ export class ReputationFeeds {
     const now = this.deps.now?.() ?? Date.now();
     let text: string;
     try {
-      text = await (this.deps.fetch ?? fetchFeed)(f.source, { caFile: f.spec.caFile });
+      // feed-fetch (and its HTTPS client) is loaded only when a feed is read.
+      text = await (this.deps.fetch ?? (require('./feed-fetch') as typeof import('./feed-fetch')).fetchFeed)(f.source, { caFile: f.spec.caFile });
     } catch (err) {
       if (this.stopped) return false;
       const why = (err as NodeJS.ErrnoException).code && !(err as Error).message.startsWith(String((err as NodeJS.ErrnoException).code)) ? `${(err as NodeJS.ErrnoException).code} ${(err as Error).message}` : (err as Error).message;

@@ -89,6 +89,20 @@ describe('brokerwatch validate-config', () => {
     assert.deepEqual(JSON.parse(j.out), { valid: true, problems: [], notices: [], files: [DEFAULT_CONFIG_NAME, good] });
   });
 
+  test('--print shows the effective configuration after the merge, in the units the agent uses', async () => {
+    const good = file('print.yaml', 'brokerAllowList: [198.51.100.7]\ntimeWindow: 2m\n');
+    const j = await run('validate-config', '--json', '--print', '--config', good);
+    assert.equal(j.code, 0, j.err);
+    const doc = JSON.parse(j.out) as { valid: boolean; config: { brokerAllowList: unknown[]; timeWindow: number; mode: string } };
+    assert.equal(doc.valid, true);
+    assert.deepEqual(doc.config.brokerAllowList, ['198.51.100.7']);
+    assert.equal(doc.config.timeWindow, 120_000);
+    assert.equal(doc.config.mode, 'det0002', 'what the file leaves out comes from the default');
+    const text = await run('validate-config', '--print', '--config', good);
+    assert.equal(text.code, 0);
+    assert.deepEqual(JSON.parse(text.out.slice(text.out.indexOf('\n') + 1)), doc.config);
+  });
+
   test('the deprecated capture: still validates, with a one-line note saying what to write instead', async () => {
     const old = file('old.yaml', 'capture: procfs\n');
     const r = await run('validate-config', '--config', old);
@@ -110,7 +124,7 @@ describe('brokerwatch validate-config', () => {
     const r = await run('validate-config', '--help');
     assert.equal(r.code, 0);
     assert.equal(r.out, VALIDATE_HELP);
-    assert.deepEqual(listedOptions(r.out).map((o) => o.name).sort(), ['--config', '--help', '--json']);
+    assert.deepEqual(listedOptions(r.out).map((o) => o.name).sort(), ['--config', '--help', '--json', '--print']);
   });
 });
 

@@ -7,7 +7,7 @@ import { parseDuration } from '../../src/core/duration';
 import { DEFAULT_CONFIG_NAME, defaultConfigText, packageRoot } from '../../src/config/embedded';
 import { ConfigError } from '../../src/config/errors';
 import { loadConfig, mergeConfig, parseYaml } from '../../src/config/load';
-import { addressKind, isCidr } from '../../src/config/schema';
+import { addressKind, isCidr } from '../../src/config/address-kind';
 
 const root = packageRoot();
 const examplesDir = path.join(root, 'config', 'examples');

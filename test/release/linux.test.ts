@@ -13,7 +13,7 @@ import { before, test } from 'node:test';
 import type { ScanReport } from '../../src/format/report';
 import { buildRpm } from '../../installers/linux/rpm';
 import { targetById } from '../../installers/release/targets';
-import { runScanJson, REPO_ROOT } from '../helpers/cli';
+import { runCli, runScanJson, REPO_ROOT } from '../helpers/cli';
 import { findExecutable, useLab, waitForEstablished } from '../helpers/lab';
 import { needs } from '../control/needs';
 import { ensureRelease, RELEASE_DIR, run } from './build-helper';
@@ -45,6 +45,12 @@ test('the release binary runs on its own: version, help, and the embedded defaul
   const valid = await run(BIN, ['validate-config', '--json'], { env });
   assert.equal(valid.code, 0, valid.stdout + valid.stderr);
   assert.match(valid.stdout, /embedded default config\/default\.yaml/);
+  // The binary's default config was validated at build time (it loads no schema): the same settings as the checkout's.
+  const printed = await run(BIN, ['validate-config', '--json', '--print'], { env });
+  assert.equal(printed.code, 0, printed.stderr);
+  const fromCheckout = await runCli(['validate-config', '--json', '--print']);
+  assert.equal(fromCheckout.code, 0, fromCheckout.stderr);
+  assert.deepEqual(JSON.parse(printed.stdout), JSON.parse(fromCheckout.stdout));
   assert.equal(mode(BIN), 0o755);
   assert.equal(mode(path.join(RELEASE_DIR, 'linux-x64', 'koffi.node')), 0o644);
   const sums = fs.readFileSync(path.join(RELEASE_DIR, 'SHA256SUMS'), 'utf8');

@@ -188,6 +188,8 @@ export function parsePasswd(text: string): Map<number, string> {
 
 /** "socket:[12345]" -> 12345; anything else -> null. */
 export function socketInode(linkTarget: string): number | null {
+  // Called for every open file of every process: most links are not sockets, ruled out without a regex.
+  if (!linkTarget.startsWith('socket:[')) return null;
   const m = /^socket:\[(\d+)\]$/.exec(linkTarget);
   return m ? Number(m[1]) : null;
 }

@@ -265,7 +265,9 @@ export class ProcfsReader {
         continue; // vanished: nothing to attribute
       }
       stats.fdWalks = (stats.fdWalks ?? 0) + 1;
-      const links = this.deps.readlinkSync ? fds.map((fd) => this.readlinkOrEmpty(path.join(fdDir, fd))) : await Promise.all(fds.map((fd) => this.deps.readlink(path.join(fdDir, fd)).catch(() => '')));
+      // Plain concatenation: fd names are digits from the kernel, and path.join per link showed in profiles.
+      const prefix = `${fdDir}/`;
+      const links = this.deps.readlinkSync ? fds.map((fd) => this.readlinkOrEmpty(prefix + fd)) : await Promise.all(fds.map((fd) => this.deps.readlink(prefix + fd).catch(() => '')));
       for (const link of links) {
         const inode = socketInode(link);
         if (inode === null || !inodes.has(inode)) continue;
