@@ -8,7 +8,7 @@
  * Connections go to a listener on 127.0.0.1 at a free port, declared a pub/sub port in a temp config
  * with includeLoopback, so nothing leaves the machine.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,6 +18,14 @@ import { childrenOf, cpuTicks, sleep } from './proc-stats';
 const REPO = path.resolve(__dirname, '..');
 // The compiled agent, as installed (npm run build first): tsx's on-the-fly compiling would be measured too.
 const ENTRY = path.join(REPO, 'bin', 'brokerwatch.js');
+const RELEASE_BIN = path.join(REPO, 'dist', 'release', 'linux-x64', 'brokerwatch');
+
+/** The agents measured: the release binary (what a package installs), when built, and the checkout under this node. */
+function agents(): { name: string; argv: string[] }[] {
+  const list = [{ name: 'checkout (node)', argv: [process.execPath, ENTRY] }];
+  if (fs.existsSync(RELEASE_BIN)) list.unshift({ name: 'release binary', argv: [RELEASE_BIN] });
+  return list;
+}
 const TICKS = 100; // USER_HZ
 
 function rssMb(pid: number): number {
@@ -29,20 +37,23 @@ function rssMb(pid: number): number {
   }
 }
 
-async function startAgent(dir: string, port: number, capture: 'ebpf' | 'procfs'): Promise<{ child: ChildProcess; events: string }> {
-  const events = path.join(dir, `${capture}-events.jsonl`);
-  const config = path.join(dir, `${capture}.yaml`);
+async function startAgent(dir: string, port: number, capture: 'ebpf' | 'procfs', agent: string[]): Promise<{ child: ChildProcess; events: string }> {
+  const tag = `${capture}-${path.basename(agent[agent.length - 1] as string, '.js')}`;
+  const events = path.join(dir, `${tag}-events.jsonl`);
+  const config = path.join(dir, `${tag}.yaml`);
   fs.writeFileSync(config, [
     `adapter: ${capture}`,
     'includeLoopback: true',
     `protocolPortList: { MQTT: [${port}] }`,
     'webBrokerPorts: []',
     'beaconing: { enabled: false, minConnections: 5, maxJitter: 0.2, minPeriod: 1s, maxTracked: 100 }',
-    `control: { socket: ${JSON.stringify(path.join(dir, `${capture}-ctl`, 'bw.sock'))} }`,
+    `control: { socket: ${JSON.stringify(path.join(dir, `${tag}-ctl`, 'bw.sock'))} }`,
     `stateDir: ${JSON.stringify(dir)}`,
     `sinks: [{ type: file, path: ${JSON.stringify(events)} }]`,
   ].join('\n'));
-  const child = spawn(process.execPath, [ENTRY, 'run', '--config', config], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+  // A binary written moments ago maps large page-cache folios (up to 30 MB more RSS): read it back from disk first, as after a reboot.
+  execFileSync('python3', [path.join(__dirname, 'measure.py'), '--evict', agent[0] as string]);
+  const child = spawn(agent[0] as string, [...agent.slice(1), 'run', '--config', config], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => { err += c.toString(); });
   const deadline = Date.now() + 30_000;
@@ -115,15 +126,18 @@ export async function benchDaemon(): Promise<Record<string, string | number>[]> 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokerwatch-bench-'));
   const rows: Record<string, string | number>[] = [];
   try {
-    for (const capture of ['ebpf', 'procfs'] as const) {
+    for (const agent of agents()) for (const capture of ['ebpf', 'procfs'] as const) {
       // A port of its own per run: the previous run's connections linger in TIME_WAIT for a minute.
       const server = net.createServer((s) => s.on('error', () => undefined).end());
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
       const port = (server.address() as net.AddressInfo).port;
-      const { child, events } = await startAgent(dir, port, capture);
+      const { child, events } = await startAgent(dir, port, capture, agent.argv);
       try {
-        await sleep(2000); // settle after start
-        const idle = await measure(child.pid as number, 10_000);
+        // Idle means steady state: V8's memory reducer runs a few full collections some seconds after
+        // start-up (about 30 ms of CPU in all), which a window right after start would count as idle cost.
+        await sleep(15_000);
+        // 20 s: one clock tick (10 ms of CPU) is 0.05% of a core.
+        const idle = await measure(child.pid as number, 20_000);
         const churn = await measure(child.pid as number, 0, () => processStarts(20, 10_000));
         let pids: number[] = [];
         const busy = await measure(child.pid as number, 0, async () => { pids = await shortConnects(port, 1000, 100); });
@@ -131,6 +145,7 @@ export async function benchDaemon(): Promise<Record<string, string | number>[]> 
         const got = capturedPids(events);
         const caught = pids.filter((p) => got.has(p)).length;
         rows.push({
+          agent: agent.name,
           capture,
           captured: `${caught}/${pids.length} (${((caught / Math.max(1, pids.length)) * 100).toFixed(1)}%)`,
           idle_cpu_pct: idle.agentCpu.toFixed(2),

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   if (!json) console.table(result.machine);
   if (want('scan')) {
     result.scan = await benchScan();
-    say('scan, whole process (median wall ms and peak RSS MB of 7 runs)', result.scan);
+    say('scan, whole process (medians of 11 interleaved runs: wall ms, CPU ms, peak RSS MB)', result.scan);
   }
   if (want('daemon')) {
     result.daemon = await benchDaemon();

@@ -22,7 +22,8 @@ export type AddressKind = 'ip' | 'cidr' | 'hostname';
 
 /** Classifies an address-list entry; null when it is none of IP, CIDR or host name. */
 export function addressKind(text: string): AddressKind | null {
-  if (net.isIP(text) !== 0) return 'ip';
+  // Text without a colon cannot be IPv6: the IPv6 check (a large regular expression) is skipped.
+  if (text.includes(':') ? net.isIP(text) !== 0 : net.isIPv4(text)) return 'ip';
   if (text.includes('/')) return isCidr(text) ? 'cidr' : null;
   // All-numeric dotted text that is not a valid IP (e.g. 198.51.100.300) is a typo, not a host name.
   if (/^[\d.]+$/.test(text)) return null;

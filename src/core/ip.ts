@@ -15,8 +15,21 @@ export function canonicalIp(text: string): string | null {
   return addr.kind() === 'ipv6' ? (addr as ipaddr.IPv6).toRFC5952String() : addr.toString();
 }
 
+/**
+ * Parsed addresses by text: the analyzer asks for the same few destinations many times (every rule,
+ * every connection to a broker). Bounded: emptied when full, so a flood of distinct addresses costs
+ * at most PARSED_MAX entries. Shared objects: callers only read them.
+ */
+const PARSED_MAX = 4096;
+const parsed = new Map<string, ipaddr.IPv4 | ipaddr.IPv6 | null>();
+
 /** Parsed form of a canonical address, for range matching. */
 export function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  const known = parsed.get(text);
+  if (known !== undefined) return known;
   const canonical = canonicalIp(text);
-  return canonical === null ? null : ipaddr.parse(canonical);
+  const addr = canonical === null ? null : ipaddr.parse(canonical);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(text, addr);
+  return addr;
 }

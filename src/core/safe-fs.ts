@@ -6,10 +6,13 @@
  * root's, one link), and whole-file writes go to a random temp name beside the target, then rename.
  * This does not depend on fs.protected_symlinks: many hosts have it, the agent must not need it.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import fsp, { type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+
+// fs/promises and crypto load on first use: every command imports this file, few need them.
+const fsp = () => require('node:fs/promises') as typeof import('node:fs/promises');
+const randomBytes = (n: number) => (require('node:crypto') as typeof import('node:crypto')).randomBytes(n);
 
 /** A path the agent refuses to write through; the message names the path and why. */
 export class UnsafePathError extends Error {
@@ -133,7 +136,7 @@ export function openSafeSync(file: string, flags: number, mode: number, purpose:
 export async function openSafe(file: string, flags: number, mode: number, purpose: string): Promise<FileHandle> {
   let fh: FileHandle;
   try {
-    fh = await fsp.open(file, flags, mode);
+    fh = await fsp().open(file, flags, mode);
   } catch (err) {
     throw openError(file, err, purpose);
   }
@@ -192,12 +195,12 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode:
     if (durable) await fh.datasync();
   } catch (err) {
     await fh.close();
-    await fsp.rm(tmp, { force: true });
+    await fsp().rm(tmp, { force: true });
     throw err;
   }
   await fh.close();
   try {
-    await fsp.rename(tmp, file);
+    await fsp().rename(tmp, file);
   } catch (err) {
     throw renameError(tmp, file, err, purpose);
   }

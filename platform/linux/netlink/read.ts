@@ -15,6 +15,7 @@ import type { Transport } from '../../../src/core/types';
 import type { ProcNetRow } from '../procfs/parse';
 import { AF_INET, AF_INET6, destinationPortFilter, dumpRequest, IPPROTO_TCP, IPPROTO_UDP, NETLINK_SOCK_DIAG, STATES_CONNECTIONS, TCP_LISTEN } from './message';
 import { parseDiagReply } from './parse';
+import { libc } from '../libc';
 
 const AF_NETLINK = 16;
 const SOCK_DGRAM = 2;
@@ -31,30 +32,20 @@ interface Libc {
   errno(): number;
 }
 
-let libc: Libc | null = null;
-/** Why koffi could not be loaded: kept, so every later call says the same (a bundled module's failed load leaves a hollow module behind). */
-let loadError: Error | null = null;
+let bound: Libc | null = null;
 
 function load(): Libc {
-  if (libc) return libc;
-  if (loadError) throw loadError;
-  let koffi: typeof import('koffi');
-  try {
-    koffi = require('koffi') as typeof import('koffi');
-  } catch (err) {
-    loadError = err as Error;
-    throw err;
-  }
-  const lib = koffi.load('libc.so.6');
-  libc = {
-    socket: lib.func('int socket(int, int, int)') as Libc['socket'],
-    sendto: lib.func('long sendto(int, const void *, size_t, int, const void *, uint32_t)') as Libc['sendto'],
-    recv: lib.func('long recv(int, _Out_ void *, size_t, int)') as Libc['recv'],
-    close: lib.func('int close(int)') as Libc['close'],
-    setns: lib.func('int setns(int, int)') as Libc['setns'],
-    errno: () => koffi.errno(),
+  if (bound) return bound;
+  const c = libc();
+  bound = {
+    socket: c.bind('int socket(int, int, int)'),
+    sendto: c.bind('long sendto(int, const void *, size_t, int, const void *, uint32_t)'),
+    recv: c.bind('long recv(int, _Out_ void *, size_t, int)'),
+    close: c.bind('int close(int)'),
+    setns: c.bind('int setns(int, int)'),
+    errno: c.errno,
   };
-  return libc;
+  return bound;
 }
 
 export class NetlinkError extends Error {

@@ -3,7 +3,6 @@
  * processes through /proc/<pid>/fd. Parsing lives in parse.ts; this file only reads and stitches.
  */
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ConnectionEvent, Endpoint, ProcessInfo, Snapshot } from '../../../src/core/types';
 import { WarningCollector } from '../../../src/core/warnings';
@@ -21,17 +20,34 @@ export interface ProcfsDeps {
    */
   readdirSync?(p: string): string[];
   readlinkSync?(p: string): string;
+  /**
+   * The socket inodes held through the descriptors in a /proc/<pid>/fd folder, in one call (the
+   * native walk, fd-walk.ts); throws with an fs-style code when the folder cannot be listed. Where
+   * absent, the walk uses the readdir and readlink calls above.
+   */
+  socketInodes?(fdDir: string): number[];
   now(): Date;
 }
 
+/** fs's callback calls as promises: fs/promises costs a scan's start-up several milliseconds to load. */
+function promised<T>(call: (p: string, done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): (p: string) => Promise<T> {
+  return (p) => new Promise((resolve, reject) => call(p, (err, value) => (err ? reject(err) : resolve(value))));
+}
+
 export const realProcfsDeps: ProcfsDeps = {
-  readFile: (p) => fsp.readFile(p),
-  readdir: (p) => fsp.readdir(p),
-  readlink: (p) => fsp.readlink(p),
+  readFile: promised<Buffer>((p, done) => fs.readFile(p, done)),
+  readdir: promised<string[]>((p, done) => fs.readdir(p, done)),
+  readlink: promised<string>((p, done) => fs.readlink(p, done)),
   readdirSync: (p) => fs.readdirSync(p),
   readlinkSync: (p) => fs.readlinkSync(p),
   now: () => new Date(),
 };
+
+/** realProcfsDeps with the native fd walk where koffi loads (it is already loaded for netlink on Linux). */
+export function realProcfsDepsWithNativeWalk(): ProcfsDeps {
+  const walk = require('./fd-walk') as typeof import('./fd-walk');
+  return walk.nativeFdWalkAvailable() ? { ...realProcfsDeps, socketInodes: walk.socketInodesIn } : realProcfsDeps;
+}
 
 export interface ProcfsOptions {
   procRoot: string;
@@ -150,13 +166,30 @@ export class ProcfsReader {
   /** One representative pid per network namespace, as osquery does. */
   private async namespaces(pids: number[], warn: WarningCollector): Promise<Map<string, number[]>> {
     const byNs = new Map<string, number[]>();
+    const add = (pid: number, ns: string) => {
+      const list = byNs.get(ns);
+      if (list) list.push(pid); else byNs.set(ns, [pid]);
+    };
+    const refused = (err: unknown) => {
+      if (errCode(err) === 'EACCES' || errCode(err) === 'EPERM') warn.add('proc-eacces', `cannot read the network namespace of some processes (EACCES: ${permissionHint()}); their namespaces' sockets may be missing`);
+    };
+    // Every poll reads one link per process: synchronous where possible (a promise each cost the idle daemon more than the reads).
+    const readlinkSync = this.deps.readlinkSync;
+    if (readlinkSync) {
+      for (const pid of pids) {
+        try {
+          add(pid, readlinkSync(this.p(String(pid), 'ns', 'net')));
+        } catch (err) {
+          refused(err);
+        }
+      }
+      return byNs;
+    }
     await Promise.all(pids.map(async (pid) => {
       try {
-        const ns = await this.deps.readlink(this.p(String(pid), 'ns', 'net'));
-        const list = byNs.get(ns);
-        if (list) list.push(pid); else byNs.set(ns, [pid]);
+        add(pid, await this.deps.readlink(this.p(String(pid), 'ns', 'net')));
       } catch (err) {
-        if (errCode(err) === 'EACCES' || errCode(err) === 'EPERM') warn.add('proc-eacces', `cannot read the network namespace of some processes (EACCES: ${permissionHint()}); their namespaces' sockets may be missing`);
+        refused(err);
       }
     }));
     return byNs;
@@ -241,7 +274,6 @@ export class ProcfsReader {
     return out;
   }
 
-  /** inode -> pids holding it, walking /proc/<pid>/fd. Only called when there are candidates. */
   /** A link of a file that closed meanwhile reads as nothing (the walk goes on). */
   private readlinkOrEmpty(p: string): string {
     try {
@@ -251,26 +283,37 @@ export class ProcfsReader {
     }
   }
 
+  /** The socket inodes held through the descriptors in fdDir; throws (with an fs code) when it cannot be listed. */
+  private async socketInodesIn(fdDir: string): Promise<number[]> {
+    if (this.deps.socketInodes) return this.deps.socketInodes(fdDir);
+    const fds = this.deps.readdirSync ? this.deps.readdirSync(fdDir) : await this.deps.readdir(fdDir);
+    // Plain concatenation: fd names are digits from the kernel, and path.join per link showed in profiles.
+    const prefix = `${fdDir}/`;
+    const links = this.deps.readlinkSync ? fds.map((fd) => this.readlinkOrEmpty(prefix + fd)) : await Promise.all(fds.map((fd) => this.deps.readlink(prefix + fd).catch(() => '')));
+    const inodes: number[] = [];
+    for (const link of links) {
+      const inode = socketInode(link);
+      if (inode !== null) inodes.push(inode);
+    }
+    return inodes;
+  }
+
+  /** inode -> pids holding it, walking /proc/<pid>/fd. Only called when there are candidates. */
   private async ownersOf(inodes: Set<number>, pids: number[], warn: WarningCollector, stats: Record<string, number>): Promise<Map<number, number[]>> {
     const owners = new Map<number, number[]>();
     // Every process is walked, also after each candidate has one holder: a socket shared after a
     // fork must list every holder, or an approved child could launder its parent's connection.
     for (const pid of pids) {
-      let fds: string[];
-      const fdDir = this.p(String(pid), 'fd');
+      let held: number[];
       try {
-        fds = this.deps.readdirSync ? this.deps.readdirSync(fdDir) : await this.deps.readdir(fdDir);
+        held = await this.socketInodesIn(this.p(String(pid), 'fd'));
       } catch (err) {
         if (errCode(err) === 'EACCES' || errCode(err) === 'EPERM') warn.add('proc-eacces', `cannot list /proc/<pid>/fd of some processes (EACCES: ${permissionHint()}); sockets they hold stay unattributed`);
         continue; // vanished: nothing to attribute
       }
       stats.fdWalks = (stats.fdWalks ?? 0) + 1;
-      // Plain concatenation: fd names are digits from the kernel, and path.join per link showed in profiles.
-      const prefix = `${fdDir}/`;
-      const links = this.deps.readlinkSync ? fds.map((fd) => this.readlinkOrEmpty(prefix + fd)) : await Promise.all(fds.map((fd) => this.deps.readlink(prefix + fd).catch(() => '')));
-      for (const link of links) {
-        const inode = socketInode(link);
-        if (inode === null || !inodes.has(inode)) continue;
+      for (const inode of held) {
+        if (!inodes.has(inode)) continue;
         const list = owners.get(inode);
         if (list) { if (!list.includes(pid)) list.push(pid); } else owners.set(inode, [pid]);
       }

@@ -1,7 +1,7 @@
 import { PollingSource } from '../../../src/core/poller';
 import type { SourceHooks } from '../../../src/core/source';
 import type { ConnectionEvent, Snapshot } from '../../../src/core/types';
-import { connectionKey, type ProcfsDeps, type ProcfsOptions, ProcfsReader, realProcfsDeps } from './read';
+import { connectionKey, type ProcfsDeps, type ProcfsOptions, ProcfsReader, realProcfsDepsWithNativeWalk } from './read';
 
 /** The connection's identity (see connectionKey). */
 export function socketKey(e: ConnectionEvent): string {
@@ -17,7 +17,7 @@ export class ProcfsSource extends PollingSource {
   readonly name = 'procfs';
   private readonly reader: ProcfsReader;
 
-  constructor(private readonly opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDeps, intervalMs = 1000, hooks: SourceHooks = {}) {
+  constructor(private readonly opts: ProcfsOptions, deps: ProcfsDeps = realProcfsDepsWithNativeWalk(), intervalMs = 1000, hooks: SourceHooks = {}) {
     super(intervalMs, hooks);
     this.reader = new ProcfsReader(opts, deps);
   }
