@@ -19,6 +19,7 @@ import { bundle, REPO } from './bundle';
 import { extractMember, fetchTarball } from './fetch';
 import { stripAuthenticode } from './pe';
 import { buildSea } from './sea';
+import { addVendorCodeCaches, bundleVendors } from './vendor';
 import { type Target, TARGETS, targetById } from './targets';
 
 const OUT = path.join(REPO, 'dist', 'release');
@@ -59,8 +60,11 @@ async function buildTarget(t: Target, builder: string, codeCache: boolean): Prom
   const main = path.join(work, 'brokerwatch.js');
   const b = await bundle(main, sha256(path.join(dir, 'koffi.node')));
   const cache = codeCache && t.id === 'linux-x64';
-  log(`${t.id}: bundle ${(b.bytes / 1024).toFixed(0)} KiB; node ${t.node.version}${cache ? ', code cache' : ''}`);
-  buildSea({ builder, base, main, output: path.join(dir, t.exe), codeCache: cache, workDir: work });
+  const vendors = await bundleVendors(work);
+  const assets = cache ? addVendorCodeCaches(builder, vendors, work) : vendors;
+  const vendorKiB = Object.values(vendors).reduce((n, f) => n + fs.statSync(f).size, 0) / 1024;
+  log(`${t.id}: bundle ${(b.bytes / 1024).toFixed(0)} KiB (+ ${vendorKiB.toFixed(0)} KiB of packages loaded on use); node ${t.node.version}${cache ? ', code cache' : ''}`);
+  buildSea({ builder, base, main, output: path.join(dir, t.exe), codeCache: cache, workDir: work, assets });
   for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), f === t.exe ? 0o755 : 0o644);
   return dir;
 }

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { loadConfig, parseYaml } from '../../src/config/load';
 import { KOFFI_VERSION } from './targets';
+import { VENDORED } from './vendor-load';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 
@@ -17,6 +18,19 @@ const koffiRelease: Plugin = {
   name: 'koffi-release',
   setup(b) {
     b.onResolve({ filter: /^koffi$/ }, () => ({ path: path.join(__dirname, 'koffi-release.ts') }));
+  },
+};
+
+/** zod, yaml, winston and systeminformation stay out of the main script: each require() loads its own asset (vendor-load.ts). */
+const vendored: Plugin = {
+  name: 'vendored',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${VENDORED.join('|')})$`) }, (args) => ({ path: args.path, namespace: 'vendored' }));
+    b.onLoad({ filter: /.*/, namespace: 'vendored' }, (args) => ({
+      contents: `module.exports = require('./vendor-load').loadVendor(${JSON.stringify(args.path)});`,
+      resolveDir: __dirname,
+      loader: 'js',
+    }));
   },
 };
 
@@ -50,7 +64,7 @@ export async function bundle(outFile: string, koffiSha256: string): Promise<Bund
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
-    plugins: [koffiRelease],
+    plugins: [koffiRelease, vendored],
     define: {
       __KOFFI_SHA256__: JSON.stringify(koffiSha256),
       __KOFFI_VERSION__: JSON.stringify(KOFFI_VERSION),

@@ -23,10 +23,12 @@ export interface SeaOptions {
    */
   codeCache: boolean;
   workDir: string;
+  /** More assets (name -> file): the vendored packages' bundles and code caches. */
+  assets?: Record<string, string>;
 }
 
 export function buildSea(o: SeaOptions): void {
-  const assets = Object.fromEntries(PACKAGE_ASSETS.map((rel) => [rel, path.join(REPO, rel)]));
+  const assets = { ...Object.fromEntries(PACKAGE_ASSETS.map((rel) => [rel, path.join(REPO, rel)])), ...o.assets };
   const config = {
     main: o.main,
     mainFormat: 'commonjs',

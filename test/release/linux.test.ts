@@ -16,9 +16,10 @@ import { targetById } from '../../installers/release/targets';
 import { runCli, runScanJson, REPO_ROOT } from '../helpers/cli';
 import { findExecutable, useLab, waitForEstablished } from '../helpers/lab';
 import { needs } from '../control/needs';
+import { until } from '../helpers/until';
 import { ensureRelease, RELEASE_DIR, run } from './build-helper';
 
-const labs = useLab(['nc', 'dpkg', 'dpkg-deb', 'rpm', 'rpmbuild', 'systemd-analyze']);
+const labs = useLab(['nc', 'bpftrace', 'dpkg', 'dpkg-deb', 'rpm', 'rpmbuild', 'systemd-analyze']);
 const BIN = path.join(RELEASE_DIR, 'linux-x64', 'brokerwatch');
 const VERSION = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const DEB = path.join(RELEASE_DIR, `brokerwatch_${VERSION}_amd64.deb`);
@@ -36,9 +37,24 @@ test('the release binary runs on its own: version, help, and the embedded defaul
   if (buildError) throw buildError;
   // An environment without node or npm on PATH, and an empty working folder: nothing to lean on.
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin'.split(':').filter((d) => !fs.existsSync(path.join(d, 'node'))).join(':'), HOME: '/nonexistent' };
-  const v = await run(BIN, ['--version'], { env });
+  // BROKERWATCH_DEBUG names each third-party package the binary loads from its assets (vendor-load.ts):
+  // --version loads none of them, a config file loads the YAML parser and the schema, each with its code cache.
+  const v = await run(BIN, ['--version'], { env: { ...env, BROKERWATCH_DEBUG: '1' } });
   assert.equal(v.code, 0, v.stderr);
   assert.equal(v.stdout.trim(), VERSION);
+  assert.equal(v.stderr, '', 'the version loads no vendored package');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-release-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'c.yaml'), 'mode: yaral-parity\n');
+  const withFile = await run(BIN, ['validate-config', '--config', path.join(dir, 'c.yaml')], { env: { ...env, BROKERWATCH_DEBUG: '1' } });
+  assert.equal(withFile.code, 0, withFile.stderr);
+  assert.match(withFile.stderr, /loaded yaml from the binary \(code cache used\)/);
+  assert.match(withFile.stderr, /loaded zod from the binary \(code cache used\)/);
+  const badFile = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(badFile, 'mode: [\n');
+  const bad = await run(BIN, ['validate-config', '--config', badFile], { env });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /bad\.yaml:2:1: YAML error/);
   const help = await run(BIN, ['scan', '--help'], { env });
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: brokerwatch scan/);
@@ -88,6 +104,35 @@ test('scan --json of the release binary judges a live test host\'s connection as
   assert.equal(report.adapter, src.report.adapter);
   // koffi.node beside the binary loaded, so netlink read every namespace (setns as root, outside a sandbox).
   assert.deepEqual(report.warnings.filter((w) => w.code === 'netlink-unavailable'), []);
+});
+
+test('the release binary runs the agent: eBPF capture, a finding in the file sink, status over the control socket, a clean stop', async (t) => {
+  const lab = labs.get(t);
+  if (!lab) return;
+  if (buildError) throw buildError;
+  t.after(() => lab.stopAll());
+  const port = 20000 + ((process.pid + 7) % 20000);
+  await lab.startTcpSink(lab.external, [{ ip: lab.external.ipv4, port }]);
+  const events = path.join(lab.tmpDir, 'release-run.jsonl');
+  const socket = path.join(lab.tmpDir, 'release-ctl', 'bw.sock');
+  const config = lab.writeFile('release-run.yaml', [
+    `protocolPortList: { MQTT: [${port}], XMPP: [${port}], AMQP: [${port}], STOMP: [${port}] }`,
+    `control: { socket: ${JSON.stringify(socket)} }`,
+    `stateDir: ${JSON.stringify(path.join(lab.tmpDir, 'release-state'))}`,
+    `sinks: [{ type: file, path: ${JSON.stringify(events)} }]`,
+  ].join('\n'));
+  const agent = lab.spawnRoot(BIN, ['run', '--config', config]);
+  await agent.waitForOutput(/capturing with eBPF/, 60_000);
+  const nc = lab.spawnRoot('nc', [lab.external.ipv4, String(port)]);
+  await waitForEstablished(nc, lab.external.ipv4, port);
+  const line = await until('the connection in the sink', () => (fs.existsSync(events) ? fs.readFileSync(events, 'utf8').split('\n').find((l) => l.includes(`"pid":"${nc.pid}"`) || l.includes(`"pid":${nc.pid}`)) : undefined), 30_000);
+  assert.match(line, /PUBSUB-EXTERNAL/);
+  const status = await run(BIN, ['status', '--json', '--socket', socket]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal((JSON.parse(status.stdout) as { pid: number }).pid, agent.pid);
+  process.kill(agent.pid, 'SIGTERM');
+  const exit = await agent.exited;
+  assert.equal(exit.code, 0, agent.describe());
 });
 
 test('koffi.node is never loaded from a world-writable place or when it is not the one built with; the scan says so and reads /proc/net text', async (t) => {
