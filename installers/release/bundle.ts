@@ -51,18 +51,15 @@ export function prevalidatedDefault(): string {
   return json;
 }
 
+/** How every script of a release binary is bundled: one minified CommonJS file for Node 26. */
+export const SCRIPT_OPTIONS = { bundle: true, platform: 'node', format: 'cjs', target: 'node26', minify: true, legalComments: 'none', logLevel: 'warning' } as const;
+
 /** Bundles installers/release/entry.ts into `outFile` for a target whose koffi.node has `koffiSha256`. */
 export async function bundle(outFile: string, koffiSha256: string): Promise<BundleResult> {
   const result = await build({
+    ...SCRIPT_OPTIONS,
     entryPoints: [path.join(__dirname, 'entry.ts')],
     outfile: outFile,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node26',
-    minify: true,
-    legalComments: 'none',
-    logLevel: 'warning',
     metafile: true,
     plugins: [koffiRelease, vendored],
     define: {

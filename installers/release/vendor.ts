@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { REPO, SCRIPT_OPTIONS } from './bundle';
 import { VENDORED, vendorAsset, vendorCacheAsset, vendorFilename, WRAP_HEAD, WRAP_TAIL } from './vendor-load';
 
 /** Asset name -> file, for the SEA config. */
@@ -19,15 +20,9 @@ export async function bundleVendors(workDir: string): Promise<AssetFiles> {
   for (const name of VENDORED) {
     const file = path.join(workDir, `vendor-${name}.js`);
     await build({
-      stdin: { contents: `module.exports = require(${JSON.stringify(name)});`, resolveDir: path.resolve(__dirname, '..', '..'), loader: 'js' },
+      ...SCRIPT_OPTIONS,
+      stdin: { contents: `module.exports = require(${JSON.stringify(name)});`, resolveDir: REPO, loader: 'js' },
       outfile: file,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node26',
-      minify: true,
-      legalComments: 'none',
-      logLevel: 'warning',
     });
     assets[vendorAsset(name)] = file;
   }
