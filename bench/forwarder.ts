@@ -99,7 +99,8 @@ async function spooled(r: Rsyslog, pki: TestPki, recs: OutRecord[], bytes: numbe
   return { arrivedMs, confirmedMs, appended };
 }
 
-export async function benchForwarder(): Promise<Record<string, number | string>> {
+/** `print`: the human tables on stdout (off for `npm run bench -- --json`, whose stdout is one JSON document). */
+export async function benchForwarder(print = true): Promise<Record<string, number | string>> {
   const rsyslogd = findTool('rsyslogd');
   const openssl = findTool('openssl');
   if (!rsyslogd || !openssl) return { skipped: 'needs rsyslogd and openssl (apt-get install rsyslog rsyslog-gnutls openssl)' };
@@ -143,6 +144,7 @@ export async function benchForwarder(): Promise<Record<string, number | string>>
         ratio_fsync_always_to_direct: ratio(runs.always, runs.fromRecords),
         spool_disk_bytes_per_event: Number((appended / EVENTS).toFixed(1)),
       };
+      if (!print) return result;
       console.log(`== forwarder: ${EVENTS} UDM events to rsyslog over TLS, median of ${ROUNDS} rounds (until rsyslog wrote them all)`);
       console.table([
         { path: 'direct TLS socket, from records (serialise + write)', 'events/s': result.direct_from_records_events_per_s, ratio: 1 },

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     say('the run daemon: capture rate of 1000 short-lived connects at ~100/s, CPU (% of one core) and RSS at idle, with 20 process starts/s and under load', result.daemon);
   }
   if (want('forwarder')) {
-    result.forwarder = await benchForwarder();
+    result.forwarder = await benchForwarder(!json);
     say('delivery to rsyslog over TLS with the spool on, vs writing the same records to the socket directly', result.forwarder);
   }
   if (want('wire')) {
