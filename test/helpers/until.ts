@@ -4,10 +4,10 @@
  */
 import fs from 'node:fs';
 
-export async function until<T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function until<T>(what: string, fn: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn(); // a condition may ask the system asynchronously (a control socket)
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));

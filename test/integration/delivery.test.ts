@@ -12,6 +12,8 @@ import { type TestContext, test } from 'node:test';
 import { REPO_ROOT } from '../helpers/cli';
 import { freePort, type Lab, type LabProcess, requireExecutable, useLab } from '../helpers/lab';
 import { requireTools, Rsyslog } from '../helpers/rsyslog';
+import { until } from '../helpers/until';
+import { sendControlRequest } from '../../src/control/client';
 
 const labs = useLab(['nc', 'bpftrace']);
 const ENTRY = path.join(REPO_ROOT, 'test', 'helpers', 'brokerwatch-src.ts');
@@ -72,9 +74,10 @@ test('collector outage and agent kill -9: every connection reaches rsyslog throu
   t.after(() => collector.stop());
   await collector.start();
   const spool = path.join(lab.tmpDir, 'spool');
+  const socket = path.join(lab.tmpDir, 'ctl', 'bw.sock');
   const config = lab.writeFile('delivery.yaml', [
     'adapter: ebpf',
-    `control: { socket: ${JSON.stringify(path.join(lab.tmpDir, 'ctl', 'bw.sock'))} }`,
+    `control: { socket: ${JSON.stringify(socket)} }`,
     'beaconing: { enabled: false, minConnections: 5, maxJitter: 0.2, minPeriod: 1s, maxTracked: 100 }',
     'sinks:',
     `  - { type: forwarder, host: 127.0.0.1, port: ${collector.port}, format: udm, reconnect: { initialDelay: 100ms, maxDelay: 500ms }, spool: { path: ${JSON.stringify(spool)}, fsync: always, retry: { initialDelay: 100ms, maxDelay: 1s } } }`,
@@ -96,7 +99,12 @@ test('collector outage and agent kill -9: every connection reaches rsyslog throu
   // Spooled while the collector is down, then the agent dies without a chance to flush.
   await collector.stop();
   const spooled = await connects(lab, 20);
-  await new Promise((r) => setTimeout(r, 1500)); // capture and spool them (fsync: always)
+  // Kill only once the agent says the 20 are in its spool (fsync: always, so on disk): asked, not slept for.
+  await until('the 20 connections in the spool', async () => {
+    const reply = await sendControlRequest(socket, 'status').catch(() => null);
+    const sinks = reply?.ok ? ((reply.result as { sinks?: { pending: number }[] }).sinks ?? []) : [];
+    return sinks.reduce((n, x) => n + x.pending, 0) >= 20 || undefined;
+  }, 30_000);
   process.kill(daemon.pid, 'SIGKILL');
   await daemon.exited;
   await collector.start();

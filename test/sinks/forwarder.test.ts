@@ -13,6 +13,7 @@ import { defaultIdOf, defaultIsFinding, fastJsonLine } from '../../src/sinks/del
 import { ForwarderError, ForwarderSink, forwarderSinkSchema } from '../../src/sinks/forwarder/forwarder';
 import { capRecord, waterLevel } from '../../src/sinks/forwarder/size-cap';
 import { syslogHeader, syslogHostname, syslogSeverity } from '../../src/sinks/forwarder/syslog';
+import { until } from '../helpers/until';
 
 const servers: net.Server[] = [];
 after(async () => {
@@ -146,17 +147,15 @@ async function lineServer(onSocket?: (s: net.Socket) => void): Promise<{ port: n
 }
 
 const rec = (i: number): OutRecord => ({ metadata: { product_log_id: `id-${i}` }, n: i });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a collector that cuts idle connections (like the forwarder after 60 s) costs nothing: the next write reconnects', async () => {
   const srv = await lineServer((s) => s.setTimeout(150, () => s.end())); // a 150 ms idle cut
   const sink = new ForwarderSink(forwarderSinkSchema.parse({ type: 'forwarder', host: '127.0.0.1', port: srv.port, ackGrace: '20ms' }), { log: memoryLogger([]) });
   await sink.write([rec(1)]);
-  await sleep(400);
-  assert.equal(sink.stats.connected, false, 'the cut was noticed');
+  await until('the cut noticed by the sink', () => sink.stats.connected === false, 10_000, 20);
   await sink.write([rec(2)]);
   await sink.close();
-  await sleep(50);
+  await until('both lines at the collector', () => srv.lines.length >= 2, 10_000, 20);
   assert.deepEqual(srv.lines.map((l) => (JSON.parse(l) as { n: number }).n), [1, 2]);
   assert.equal(srv.connections(), 2);
 });
@@ -166,8 +165,7 @@ test('idleClose: the sink closes an idle connection itself, before the collector
   const srv = await lineServer((s) => s.on('end', () => closedByClient++));
   const sink = new ForwarderSink(forwarderSinkSchema.parse({ type: 'forwarder', host: '127.0.0.1', port: srv.port, ackGrace: '10ms', idleClose: '100ms' }), { log: memoryLogger([]) });
   await sink.write([rec(1)]);
-  await sleep(300);
-  assert.equal(closedByClient, 1);
+  await until('the sink closing its idle connection (the collector never does here)', () => closedByClient === 1, 10_000, 20);
   await sink.write([rec(2)]);
   await sink.close();
   assert.equal(srv.connections(), 2);
