@@ -55,6 +55,10 @@ export function parseDiagReply(buf: Buffer, transport: Transport, seq?: number):
       const stateCode = buf[m + 1] as number;
       if (family !== AF_INET && family !== AF_INET6) {
         out.problems.push(`unknown address family ${family}`);
+      } else if (transport === 'tcp' && stateCode === 10) {
+        // LISTEN: only its port is used (to tell accepted sockets); no addresses decoded, no row,
+        // since every poll dumps every listener.
+        out.listening.push(buf.readUInt16BE(m + 4));
       } else {
         const sport = buf.readUInt16BE(m + 4);
         const dport = buf.readUInt16BE(m + 6);
@@ -66,7 +70,6 @@ export function parseDiagReply(buf: Buffer, transport: Transport, seq?: number):
         if (src === null || dst === null) out.problems.push('undecodable socket address');
         else if (state === undefined) out.problems.push(`unknown socket state ${stateCode}`);
         else {
-          if (transport === 'tcp' && stateCode === 10) out.listening.push(sport);
           out.rows.push({ transport, family: family === AF_INET ? 4 : 6, local: { ip: src, port: sport }, remote: { ip: dst, port: dport }, state, uid, inode });
         }
       }
