@@ -100,7 +100,8 @@ export function openedFileProblem(st: fs.Stats): string | null {
   return null;
 }
 
-function isLink(file: string): boolean {
+/** Whether `file` is a symbolic link itself (never followed); false when it does not exist. */
+export function isLink(file: string): boolean {
   try {
     return fs.lstatSync(file).isSymbolicLink();
   } catch {

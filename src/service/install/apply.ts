@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomicSync } from '../../core/safe-fs';
+import { isLink, writeFileAtomicSync } from '../../core/safe-fs';
 import { safeText } from '../../core/text';
 import type { Command, Plan, Step } from './plan';
 import { underRoot, WRAPPER_MARKER } from './plan';
@@ -124,14 +124,6 @@ function runStep(step: Step, root: string): string | null {
       if (step.onlyIfContains && !fs.readFileSync(target, 'utf8').includes(step.onlyIfContains)) return 'kept: it is not one brokerwatch wrote';
       fs.rmSync(target, { recursive: step.recursive, force: true });
       return null;
-  }
-}
-
-function isLink(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSymbolicLink();
-  } catch {
-    return false;
   }
 }
 
